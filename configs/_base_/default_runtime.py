@@ -1,0 +1,19 @@
+default_scope = 'fusionbench'
+env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+               dist_cfg=dict(backend='nccl'))
+log_level = 'WARNING'
+log_processor = dict(by_epoch=False)
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1000, max_keep_ckpts=1),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+)
+custom_hooks = [dict(type='FiniteLossHook'), dict(type='GammaSparsityHook', interval=50)]
+val_evaluator = dict(type='MultiHeadIoUMetric', ignore_index=255)
+test_evaluator = val_evaluator
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+resume = True
+randomness = dict(seed=0, deterministic=False)

@@ -1,0 +1,6 @@
+# Table 1, row 3: shared convolutions, private BNs, no ℓ1, no exchange.
+_base_ = [
+    '../_base_/models/refinenet_r101_rgbd.py', '../_base_/datasets/nyudv2_rgbd.py',
+    '../_base_/schedules/nyudv2_300e.py', '../_base_/default_runtime.py'
+]
+model = dict()

@@ -1,0 +1,6 @@
+"""Entry point: ``python -m fusionbench``."""
+import sys
+
+from fusionbench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,163 @@
+"""``python -m fusionbench run | report | params | list | train | data``."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from fusionbench import registry
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split('/'))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f'--shard takes i/n, got {text!r}') from err
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f'--shard i/n needs 0 <= i < n, got {text!r}')
+    return index, count
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from fusionbench.fusion.base import FusionModule
+
+    if args.what == 'fusions':
+        for name in registry.list_names(registry.FUSIONS, FusionModule):
+            card = registry.FUSIONS.get(name).card
+            print(f'{name:16s} {card.position:6s} {"/".join(card.settings):12s} {card.summary}')
+        return 0
+    if args.what == 'models':
+        names = [n for n in registry.list_names(registry.MODELS)
+                 if n not in registry.list_names(registry.FUSIONS, FusionModule)]
+    else:
+        names = registry.list_names(registry.REGISTRIES[args.what])
+    for name in names:
+        obj = registry.REGISTRIES[args.what].get(name)
+        doc = (obj.__doc__ or '').strip().splitlines()
+        print(f'{name:28s} {doc[0] if doc else ""}')
+    return 0
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    from fusionbench.evaluation.params import parameter_counts
+    from fusionbench.experiments.protocols import get_protocol
+    from fusionbench.experiments.run import build_model, resolve_config
+
+    if args.target in registry.list_names(registry.TABLES):
+        from fusionbench.experiments.param_table import print_param_table
+        return print_param_table(args.target, get_protocol(args.protocol))
+    cfg = resolve_config(args.target, get_protocol(args.protocol), seed=0)
+    counts = parameter_counts(build_model(cfg))
+    print(f'{args.target} ({args.protocol} protocol)')
+    for key, value in counts.items():
+        print(f'  {key:12s} {value:>13,d}  ({value / 1e6:.1f} M)')
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from fusionbench.experiments.grid import failure_summary, plan, run_grid
+    from fusionbench.experiments.outputs import write_outputs
+    from fusionbench.experiments.progress import GridProgress
+    from fusionbench.experiments.protocols import get_protocol
+    from fusionbench.experiments.tables import get_table
+
+    protocol = get_protocol(args.protocol)
+    seeds = args.seeds or protocol.seeds
+    if args.list:
+        for job in plan(get_table(args.table), protocol, seeds, args.shard, args.rows):
+            print(f'{job.run_id}  {job.key:40s} {job.config}')
+        return 0
+    start = time.perf_counter()
+    summary = run_grid(args.table, args.protocol, seeds, args.jobs, args.shard, args.force,
+                       args.rows, progress=GridProgress(args.table))
+    outputs = write_outputs(args.table, args.protocol, summary['jobs'])
+    elapsed = time.perf_counter() - start
+    print(f"{args.table} [{args.protocol}]: {summary['planned']} runs planned, "
+          f"{summary['skipped']} already done, {summary['ran']} ran, "
+          f"{len(summary['failed'])} failed, {elapsed:.1f} s")
+    for path in outputs:
+        print(f'  wrote {os.path.relpath(path)}')
+    if summary['failed']:
+        print(failure_summary(summary['failed']), file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from fusionbench.experiments.outputs import render_reports
+    for path in render_reports(args.protocol):
+        print(f'wrote {os.path.relpath(path)}')
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from fusionbench.experiments.protocols import get_protocol
+    from fusionbench.experiments.run import resolve_config, train_and_evaluate
+
+    cfg = resolve_config(args.config, get_protocol(args.protocol), args.seed,
+                         work_dir=args.work_dir)
+    result = train_and_evaluate(cfg, launcher=args.launcher)
+    from fusionbench.experiments.grid import _is_main_process
+    if _is_main_process():
+        for head, values in result['metrics'].items():
+            print(f'{head:10s} ' + '  '.join(f'{k} {v:.2f}' for k, v in values.items()))
+        print(f"wall time {result['wall_time_s']:.1f} s on {result['device']}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from fusionbench.data import converters
+    return converters.run_prepare(args) or 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='fusionbench', description=__doc__)
+    sub = parser.add_subparsers(dest='command', required=True)
+
+    p = sub.add_parser('run', help='train and evaluate every cell of a table')
+    p.add_argument('table', help='table name (see `list tables`)')
+    p.add_argument('--protocol', default='mini', help='smoke | mini (default) | paper')
+    p.add_argument('--seeds', type=int, default=None, help="seeds per cell (protocol's default)")
+    p.add_argument('--jobs', type=int, default=1, help='local processes (one per GPU)')
+    p.add_argument('--shard', type=_parse_shard, default=(0, 1), help='i/n: run every n-th cell')
+    p.add_argument('--rows', nargs='*', default=None, help='only these row ids')
+    p.add_argument('--force', action='store_true', help='rerun cells that have a record')
+    p.add_argument('--list', action='store_true', help='print the cells and exit')
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser('report', help='render reports/<protocol>.md from the results')
+    p.add_argument('--protocol', default=None, help='one protocol (default: every one with results)')
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser('params', help='parameter counts of a config, or a table beside the paper')
+    p.add_argument('target', help='config path (relative to configs/) or a table name')
+    p.add_argument('--protocol', default='paper')
+    p.set_defaults(func=cmd_params)
+
+    p = sub.add_parser('list', help='what is registered')
+    p.add_argument('what', choices=['fusions', *registry.REGISTRIES])
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser('train', help='train and evaluate one config (torchrun-friendly)')
+    p.add_argument('config')
+    p.add_argument('--protocol', default='mini')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--work-dir', default=None)
+    p.add_argument('--launcher', default='none', choices=['none', 'pytorch', 'slurm'])
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser('data', help='prepare real datasets')
+    from fusionbench.data import converters
+    converters.add_prepare_arguments(p.add_subparsers(dest='data_command', required=True))
+    p.set_defaults(func=cmd_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (registry.UnknownNameError, FileNotFoundError) as err:
+        print(f'fusionbench: {err}', file=sys.stderr)
+        return 2

@@ -1,0 +1,280 @@
+"""From run records to one table CSV: mean, std and bootstrap CI per cell over seeds.
+
+Each finished run writes one JSON record (``schema: 1``; see :data:`REQUIRED_KEYS`). A record
+belongs to a row of a table spec when ``record['table'] == spec.name`` and
+``record['row'] == row.id``; only ``status == 'ok'`` records enter the statistics.
+
+A *table spec* is duck-typed (the tables module implements it)::
+
+    spec.name              # 'table1'
+    spec.rows              # objects with .id, .label, .paper_row (str | None), .note
+    spec.metrics           # [(column, head, metric)]; value = record['metrics'][head][metric]
+    spec.paper_columns     # {column: column of the paper's CSV}
+    spec.constant_columns  # {column: callable(record) -> value}, identical across seeds
+    spec.claims            # claims judged on the aggregated table
+    spec.column_cells      # optional {column: cell}: the column reads the records of that
+                           # cell of the row (Table 2 trains each row in two settings)
+
+:func:`aggregate` returns one row per spec row, in the spec's order, with the stable columns
+``row, label, n_seeds, n_failed``, then ``<c>_mean, <c>_std, <c>_ci_low, <c>_ci_high`` for every
+metric column ``c`` (plus ``<c>_values``, the per-seed values ordered by seed, when
+``keep_values=True``), then the constant columns, then ``synthetic``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SCHEMA_VERSION = 1
+REQUIRED_KEYS = frozenset({'schema', 'table', 'row', 'seed', 'status'})
+STATS = ('mean', 'std', 'ci_low', 'ci_high')
+MAIN_CELL = 'main'
+
+
+# ----------------------------------------------------------------------------- records
+def load_records(runs_dir: str | Path) -> list[dict]:
+    """Read every run record (``*.json``, recursively) under ``runs_dir``, in path order.
+
+    In-flight files (``*.tmp``) are skipped silently; unreadable JSON, non-records and records of
+    another schema version are skipped with a :class:`UserWarning` naming the file.
+    """
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise FileNotFoundError(f'no run records directory: {runs_dir}')
+    records = []
+    for path in sorted(p for p in runs_dir.rglob('*.json') if p.is_file()):
+        record = _read_record(path)
+        if record is not None:
+            records.append(record)
+    return records
+
+
+def _read_record(path: Path) -> dict | None:
+    try:
+        record = json.loads(path.read_text(encoding='utf-8'))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        warnings.warn(f'skipping unreadable run record {path}: {exc}', stacklevel=3)
+        return None
+    if not isinstance(record, dict) or not REQUIRED_KEYS <= record.keys():
+        warnings.warn(f'skipping {path}: not a run record (needs keys {sorted(REQUIRED_KEYS)})',
+                      stacklevel=3)
+        return None
+    if record['schema'] != SCHEMA_VERSION:
+        warnings.warn(f'skipping {path}: record schema {record["schema"]!r}, '
+                      f'expected {SCHEMA_VERSION}', stacklevel=3)
+        return None
+    return record
+
+
+# ----------------------------------------------------------------------------- statistics
+def bootstrap_ci(values: Iterable[float], confidence: float = 0.95, n_boot: int = 2000,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap confidence interval of the mean of ``values``.
+
+    NaNs are dropped first. Deterministic for a given ``seed``. One value gives ``(v, v)``;
+    no values give ``(nan, nan)``.
+    """
+    x = _finite(values)
+    if x.size == 0:
+        return math.nan, math.nan
+    if x.size == 1:
+        return float(x[0]), float(x[0])
+    means = bootstrap_means(x, n_boot=n_boot, seed=seed)
+    return percentile_interval(means, confidence)
+
+
+def bootstrap_means(values: Iterable[float], n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """``n_boot`` means of resamples (with replacement) of the non-NaN ``values``."""
+    x = _finite(values)
+    rng = np.random.default_rng(seed)
+    return x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
+
+
+def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The central ``confidence`` interval of ``samples`` (percentile method)."""
+    if not 0 < confidence < 1:
+        raise ValueError(f'confidence must lie in (0, 1), got {confidence}')
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(samples, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _finite(values: Iterable[float]) -> np.ndarray:
+    x = np.asarray(list(values), dtype=float)
+    return x[~np.isnan(x)]
+
+
+def summarize(values: Sequence[float], confidence: float = 0.95, n_boot: int = 2000,
+              seed: int = 0) -> dict[str, float]:
+    """``mean``, ``std`` (ddof=1; NaN below 2 values), ``ci_low``, ``ci_high`` of ``values``."""
+    x = _finite(values)
+    mean = float(x.mean()) if x.size else math.nan
+    std = float(x.std(ddof=1)) if x.size > 1 else math.nan
+    low, high = bootstrap_ci(x, confidence=confidence, n_boot=n_boot, seed=seed)
+    return {'mean': mean, 'std': std, 'ci_low': low, 'ci_high': high}
+
+
+# ----------------------------------------------------------------------------- aggregation
+def records_for(records: Iterable[dict], spec: Any, row_id: str,
+                status: str | None = 'ok', cell: str | None = None) -> list[dict]:
+    """Records of ``spec``'s row ``row_id`` (with ``status``; None = any), ordered by seed.
+
+    ``cell`` keeps one cell of the row (records without a ``cell`` key are cell ``'main'``).
+    When several ``ok`` records share a cell and seed (a re-run), the latest ``finished_at`` wins.
+    """
+    matched = [r for r in records
+               if r.get('table') == spec.name and r.get('row') == row_id
+               and (status is None or r.get('status') == status)
+               and (cell is None or r.get('cell', MAIN_CELL) == cell)]
+    matched.sort(key=lambda r: (_seed_key(r), str(r.get('finished_at') or '')))
+    if status != 'ok':
+        return matched
+    return list({(r.get('cell', MAIN_CELL), _seed_key(r)): r for r in matched}.values())
+
+
+def column_cell(spec: Any, column: str) -> str | None:
+    """The cell whose records feed ``column`` (None: every cell of the row)."""
+    return getattr(spec, 'column_cells', {}).get(column)
+
+
+def _seed_key(record: dict) -> tuple[int, int, str]:
+    seed = record.get('seed')
+    return (0, seed, '') if isinstance(seed, int) else (1, 0, str(seed))
+
+
+def metric_value(record: dict, head: str, metric: str) -> float:
+    """``record['metrics'][head][metric]`` as a float; NaN when the run did not report it."""
+    try:
+        value = record['metrics'][head][metric]
+    except (KeyError, TypeError):
+        return math.nan
+    return math.nan if value is None else float(value)
+
+
+def seed_values(records: Iterable[dict], spec: Any, row_id: str, column: str) -> list[float]:
+    """Per-seed values (ordered by seed, NaNs dropped) of metric ``column`` for one row."""
+    head, metric = _metric_source(spec, column)
+    return _values(records_for(records, spec, row_id, cell=column_cell(spec, column)), head,
+                   metric)
+
+
+def _values(records: list[dict], head: str, metric: str) -> list[float]:
+    values = (metric_value(r, head, metric) for r in records)
+    return [v for v in values if not math.isnan(v)]
+
+
+def _metric_source(spec: Any, column: str) -> tuple[str, str]:
+    for name, head, metric in spec.metrics:
+        if name == column:
+            return head, metric
+    raise KeyError(f'{spec.name} declares no metric column {column!r}; '
+                   f'declared: {", ".join(name for name, _, _ in spec.metrics)}')
+
+
+def aggregate(records: Iterable[dict], table_spec: Any, keep_values: bool = False,
+              confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """One row per row of ``table_spec`` (spec order): seeds, failures, statistics, constants.
+
+    ``n_seeds`` counts the distinct seeds with an ``ok`` record; ``n_failed`` the distinct seeds
+    whose runs failed and that have no ``ok`` record. Rows without results keep NaN statistics.
+    Raises :class:`ValueError` if the table's records mix protocols.
+    """
+    records = [r for r in records if r.get('table') == table_spec.name]
+    _check_single_protocol(records, table_spec.name)
+    rows = [_aggregate_row(records, table_spec, row, keep_values, confidence, n_boot, seed)
+            for row in table_spec.rows]
+    return pd.DataFrame(rows, columns=table_columns(table_spec, keep_values))
+
+
+def table_columns(table_spec: Any, keep_values: bool = False) -> list[str]:
+    """The column names :func:`aggregate` returns for ``table_spec``, in order."""
+    stats = STATS + (('values',) if keep_values else ())
+    metric_columns = [f'{name}_{stat}' for name, _, _ in table_spec.metrics for stat in stats]
+    return ['row', 'label', 'n_seeds', 'n_failed', *metric_columns,
+            *table_spec.constant_columns, 'synthetic']
+
+
+def _aggregate_row(records: list[dict], spec: Any, row: Any, keep_values: bool,
+                   confidence: float, n_boot: int, seed: int) -> dict[str, Any]:
+    ok = records_for(records, spec, row.id)
+    ok_seeds = {_seed_key(r) for r in ok}
+    failed_seeds = {_seed_key(r) for r in records_for(records, spec, row.id, status='failed')}
+    out: dict[str, Any] = {'row': row.id, 'label': row.label, 'n_seeds': len(ok_seeds),
+                           'n_failed': len(failed_seeds - ok_seeds)}
+    for name, head, metric in spec.metrics:
+        values = _values(_in_cell(ok, column_cell(spec, name)), head, metric)
+        stats = summarize(values, confidence=confidence, n_boot=n_boot, seed=seed)
+        out.update({f'{name}_{stat}': value for stat, value in stats.items()})
+        if keep_values:
+            out[f'{name}_values'] = values
+    for name, getter in spec.constant_columns.items():
+        out[name] = _constant(_in_cell(ok, column_cell(spec, name)), getter,
+                              f'{spec.name}/{row.id}/{name}')
+    out['synthetic'] = any(bool(r.get('synthetic')) for r in ok)
+    return out
+
+
+def _in_cell(records: list[dict], cell: str | None) -> list[dict]:
+    return [r for r in records if cell is None or r.get('cell', MAIN_CELL) == cell]
+
+
+def _constant(records: list[dict], getter: Any, where: str) -> Any:
+    values = [getter(r) for r in records]
+    if not values:
+        return math.nan
+    if not all(_same(v, values[0]) for v in values[1:]):
+        warnings.warn(f'{where}: constant column differs across seeds ({values}); '
+                      'reporting the lowest seed\'s value', stacklevel=4)
+    return values[0]
+
+
+def _same(a: Any, b: Any) -> bool:
+    both_nan = isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
+    return both_nan or a == b
+
+
+def _check_single_protocol(records: list[dict], table: str) -> None:
+    protocols = sorted({str(r.get('protocol')) for r in records})
+    if len(protocols) > 1:
+        raise ValueError(f'{table}: records mix protocols {protocols}; '
+                         'aggregate one protocol at a time')
+
+
+# ----------------------------------------------------------------------------- output
+def write_table_csv(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``df`` to ``path`` as CSV, atomically (see :func:`atomic_write_text`).
+
+    List cells (the ``*_values`` columns) are written as JSON arrays.
+    """
+    out = df.copy()
+    for column in out.columns:
+        if out[column].map(lambda v: isinstance(v, list)).any():
+            out[column] = out[column].map(json.dumps)
+    return atomic_write_text(path, out.to_csv(index=False))
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` via a ``*.tmp`` file in the same folder and ``os.replace``.
+
+    Readers never see a half-written file; parent folders are created. Returns ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp')
+    try:
+        with open(tmp, 'x', encoding='utf-8', newline='') as f:  # honours the umask
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,244 @@
+"""The grid: every (row, cell, seed) of a table, run once, recorded once, resumable, shardable.
+
+A run's id is a hash of its fully resolved config (work dir excluded), protocol and seed. A
+finished run writes one JSON record atomically (temporary file, then ``os.replace``) to
+``results/<protocol>/runs/<table>/``; a record that exists is skipped next time (``force``
+reruns). A run that raises or whose loss goes NaN/inf is recorded as failed with its reason and
+the grid carries on. ``shard=(i, n)`` keeps the jobs whose position ``% n == i`` so a cluster
+job array can run disjoint cells into a shared folder; ``jobs`` runs that many local processes
+(one per GPU when there are GPUs).
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import time
+import traceback
+import uuid
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from typing import Any
+
+from fusionbench.experiments.protocols import Protocol, get_protocol
+from fusionbench.experiments.run import REPO_ROOT, resolve_config
+from fusionbench.experiments.tables import TableSpec, get_table
+
+RECORD_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of the grid."""
+
+    table: str
+    row: str
+    cell: str
+    seed: int
+    protocol: str
+    config: str
+    overrides: dict
+    run_id: str
+    resolved: dict
+
+    @property
+    def key(self) -> str:
+        return f'{self.row}/{self.cell}/seed{self.seed}'
+
+    @property
+    def record_name(self) -> str:
+        return f'{self.row}__{self.cell}__seed{self.seed}__{self.run_id}.json'
+
+
+def results_root() -> str:
+    """``$FUSIONBENCH_RESULTS`` or the repo's ``results/``."""
+    return os.environ.get('FUSIONBENCH_RESULTS', os.path.join(REPO_ROOT, 'results'))
+
+
+def runs_dir(protocol: str, table: str, root: str | None = None) -> str:
+    return os.path.join(root or results_root(), protocol, 'runs', table)
+
+
+def work_dir(protocol: str, table: str, run_id: str, root: str | None = None) -> str:
+    return os.path.join(root or results_root(), protocol, 'work', table, run_id)
+
+
+def hash_config(resolved: dict, protocol: str, seed: int) -> str:
+    """12 hex digits of SHA-1 over the canonical JSON of (config, protocol, seed)."""
+    payload = json.dumps({'config': resolved, 'protocol': protocol, 'seed': seed},
+                         sort_keys=True, default=str)
+    return hashlib.sha1(payload.encode()).hexdigest()[:12]
+
+
+def plan(spec: TableSpec, protocol: Protocol, seeds: int, shard: tuple[int, int] = (0, 1),
+         rows: list[str] | None = None) -> list[Job]:
+    """The jobs of ``spec`` under ``protocol`` for seeds ``0..seeds-1`` (this shard's share)."""
+    index, count = shard
+    if not 0 <= index < count:
+        raise ValueError(f'shard must be i/n with 0 <= i < n, got {index}/{count}')
+    jobs = []
+    for row, cell_name, cell in spec.cells():
+        if rows and row.id not in rows:
+            continue
+        for seed in range(seeds):
+            cfg = resolve_config(cell.config, protocol, seed, cell.overrides)
+            resolved = json.loads(json.dumps(cfg.to_dict(), default=str))
+            resolved.pop('work_dir', None)
+            jobs.append(Job(spec.name, row.id, cell_name, seed, protocol.name, cell.config,
+                            dict(cell.overrides), hash_config(resolved, protocol.name, seed),
+                            resolved))
+    return [job for position, job in enumerate(jobs) if position % count == index]
+
+
+def git_state() -> dict[str, Any]:
+    """``{'commit', 'dirty'}`` of the repo (dirty ignores results/ and reports/)."""
+    def git(*args: str) -> str:
+        return subprocess.run(['git', *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    try:
+        commit = git('rev-parse', 'HEAD') or None
+        status = git('status', '--porcelain', '--', '.', ':(exclude)results',
+                     ':(exclude)reports')
+    except (OSError, subprocess.SubprocessError):
+        return {'commit': None, 'dirty': None}
+    return {'commit': commit, 'dirty': bool(status)}
+
+
+def versions() -> dict[str, str]:
+    import mmengine
+    import mmseg
+    import torch
+    return {'python': platform.python_version(), 'torch': torch.__version__,
+            'mmengine': mmengine.__version__, 'mmseg': mmseg.__version__}
+
+
+def write_json_atomic(path: str, payload: dict) -> None:
+    """Write ``payload`` to ``path`` through a unique temporary file and ``os.replace``."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f'.{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex}.tmp')
+    with open(tmp, 'w') as f:
+        json.dump(payload, f, indent=1, sort_keys=True, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
+
+
+def execute(job: Job, root: str | None = None, launcher: str = 'none') -> dict:
+    """Run ``job`` and write its record (failed runs too); return the record."""
+    from mmengine.config import Config
+
+    from fusionbench.experiments.run import train_and_evaluate
+
+    protocol = get_protocol(job.protocol)
+    record: dict[str, Any] = {
+        'schema': RECORD_SCHEMA, 'run_id': job.run_id, 'table': job.table, 'row': job.row,
+        'cell': job.cell, 'protocol': job.protocol, 'seed': job.seed, 'config_file': job.config,
+        'overrides': job.overrides, 'synthetic': protocol.synthetic,
+        'protocol_description': protocol.description, 'started_at': now(),
+        'git': git_state(), 'versions': versions(), 'config': job.resolved,
+    }
+    start = time.perf_counter()
+    try:
+        cfg = Config(job.resolved)
+        cfg.work_dir = work_dir(job.protocol, job.table, job.run_id, root)
+        result = train_and_evaluate(cfg, launcher=launcher)
+        record.update(status='ok', error=None, **result)
+    except Exception as err:  # noqa: BLE001 - any failure becomes a failed record
+        record.update(status='failed', error=f'{type(err).__name__}: {err}'.splitlines()[0],
+                      traceback=traceback.format_exc(limit=8), metrics={}, params={},
+                      wall_time_s=round(time.perf_counter() - start, 2), device=_device())
+    record['finished_at'] = now()
+    if _is_main_process():
+        write_json_atomic(os.path.join(runs_dir(job.protocol, job.table, root),
+                                       job.record_name), record)
+    return record
+
+
+def _device() -> str:
+    import torch
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'
+
+
+def _is_main_process() -> bool:
+    import torch.distributed as dist
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def finished_record(job: Job, root: str | None = None) -> str | None:
+    """Path of ``job``'s record if it has one."""
+    path = os.path.join(runs_dir(job.protocol, job.table, root), job.record_name)
+    return path if os.path.isfile(path) else None
+
+
+def _worker_init(threads: int, gpus: list[str]) -> None:
+    import torch
+    if gpus:
+        from multiprocessing import current_process
+        identity = current_process()._identity
+        slot = (identity[0] - 1) % len(gpus) if identity else 0
+        os.environ['CUDA_VISIBLE_DEVICES'] = gpus[slot]
+    torch.set_num_threads(max(1, threads))
+
+
+def _run_in_worker(job: Job, root: str | None) -> dict:
+    return execute(job, root)
+
+
+def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
+             shard: tuple[int, int] = (0, 1), force: bool = False, rows: list[str] | None = None,
+             root: str | None = None, progress: Any = None) -> dict[str, Any]:
+    """Run the missing jobs of ``table`` under ``protocol``; return a summary.
+
+    Summary: ``{'planned', 'skipped', 'ran', 'failed': [record...], 'jobs': [Job...]}``.
+    """
+    spec, proto = get_table(table), get_protocol(protocol)
+    todo_all = plan(spec, proto, seeds or proto.seeds, shard, rows)
+    todo = [j for j in todo_all if force or not finished_record(j, root)]
+    summary = {'planned': len(todo_all), 'skipped': len(todo_all) - len(todo), 'ran': 0,
+               'failed': [], 'jobs': todo_all}
+    if progress is not None:
+        progress.start(len(todo_all), done=summary['skipped'])
+
+    def finished(record: dict) -> None:
+        summary['ran'] += 1
+        if record['status'] != 'ok':
+            summary['failed'].append(record)
+        if progress is not None:
+            progress.advance(f"{record['row']}/{record['cell']}/seed{record['seed']}",
+                             record['status'])
+
+    if jobs <= 1:
+        for job in todo:
+            finished(execute(job, root))
+    else:
+        import torch
+        gpus = [str(i) for i in range(torch.cuda.device_count())]
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context('spawn'),
+                                 initializer=_worker_init, initargs=(threads, gpus)) as pool:
+            futures = [pool.submit(_run_in_worker, job, root) for job in todo]
+            for future in as_completed(futures):
+                finished(future.result())
+    if progress is not None:
+        progress.close()
+    return summary
+
+
+def failure_summary(failed: list[dict]) -> str:
+    """One screen: one line per failed run (row/cell/seed: reason)."""
+    lines = [f'{len(failed)} run(s) failed:']
+    for record in failed[:20]:
+        lines.append(f"  {record['table']} {record['row']}/{record['cell']}/seed{record['seed']}"
+                     f" [{record['run_id']}]: {record['error']}")
+    if len(failed) > 20:
+        lines.append(f'  … and {len(failed) - 20} more (see the records under results/)')
+    return '\n'.join(lines)

@@ -1,0 +1,63 @@
+"""From records to what a user reads: the table CSV and plots after a run, the reports.
+
+``results/<protocol>/<table>.csv`` holds one row per table row (mean, std and 95 % bootstrap CI
+over seeds of every metric column, parameter counts, ``synthetic``); plots go to
+``results/<protocol>/plots/``; ``reports/<protocol>.md`` puts the paper's numbers beside ours.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fusionbench import registry
+from fusionbench.experiments.aggregate import aggregate, load_records, write_table_csv
+from fusionbench.experiments.grid import Job, results_root, runs_dir
+from fusionbench.experiments.protocols import get_protocol
+from fusionbench.experiments.run import REPO_ROOT
+from fusionbench.experiments.tables import get_table
+from fusionbench.report.plots import plot_heads, plot_metric_vs_params
+
+
+def reports_root() -> str:
+    """``$FUSIONBENCH_REPORTS`` or the repo's ``reports/``."""
+    return os.environ.get('FUSIONBENCH_REPORTS', os.path.join(REPO_ROOT, 'reports'))
+
+
+def write_outputs(table: str, protocol: str, jobs: list[Job], root: str | None = None) -> list[Path]:
+    """Aggregate the records of ``jobs`` into the table's CSV and plots; return the paths."""
+    spec = get_table(table)
+    wanted = {job.run_id for job in jobs}
+    folder = runs_dir(protocol, table, root)
+    records = [r for r in (load_records(folder) if os.path.isdir(folder) else [])
+               if r.get('run_id') in wanted]
+    df = aggregate(records, spec)
+    out = Path(root or results_root()) / protocol
+    paths = [write_table_csv(df, out / f'{table}.csv')]
+    if df['n_seeds'].sum():
+        paths.append(plot_heads(df, spec, out / 'plots' / f'{table}.png'))
+        for plot in getattr(spec, 'plots', []):
+            paths.append(plot_metric_vs_params(
+                df, plot['x_col'], plot['y_col'], plot['hue_col'], plot['style_col'],
+                out / 'plots' / f"{table}_{plot['name']}.png"))
+    return paths
+
+
+def render_reports(protocol: str | None = None, root: str | None = None,
+                   reports_dir: str | None = None) -> list[Path]:
+    """Render ``reports/<protocol>.md`` for ``protocol`` (or every protocol with runs)."""
+    from fusionbench.report.markdown import render_index, render_report
+
+    root = root or results_root()
+    reports_dir = reports_dir or reports_root()
+    protocols = [protocol] if protocol else sorted(
+        p for p in os.listdir(root) if os.path.isdir(os.path.join(root, p, 'runs')))
+    paths = []
+    for name in protocols:
+        runs = os.path.join(root, name, 'runs')
+        tables = sorted(t for t in os.listdir(runs)) if os.path.isdir(runs) else []
+        specs = [get_table(t) for t in tables if t in registry.list_names(registry.TABLES)]
+        paths.append(render_report(name, root, reports_dir, specs,
+                                   get_protocol(name).description,
+                                   {'rendered by': f'python -m fusionbench report --protocol {name}'}))
+    paths.append(render_index(reports_dir))
+    return paths

@@ -1,0 +1,174 @@
+"""Protocols: what a table's configs are run on -- data, model scale, budget.
+
+A table row is a config written for the paper's setting (NYUDv2, RefineNet-ResNet-101, 300
+epochs). A protocol turns it into a runnable job:
+
+- ``paper``: the config as written (real data from local paths, the paper's schedule).
+- ``mini``: the embedded default. Procedural RGB-D scenes (:mod:`fusionbench.data.scenes`),
+  a ResNet-18 at width 1/4 with a RefineNet decoder at width 1/8, a short iteration budget on
+  CPU (or GPU when present). Everything else of the row -- fusion method, norm sharing, ℓ1
+  scope, θ, λ -- is kept as the config says.
+- ``smoke``: the same at toy scale, for tests (a whole table in about a minute on 2 cores).
+
+Protocol settings are data (:class:`Protocol`); :meth:`Protocol.apply` rewrites a config.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+
+from mmengine.config import Config
+
+from fusionbench import registry
+
+RGB_MEAN, RGB_STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
+# Depth of the synthetic rooms is 0.5-8 m; holes are 0 (they normalise to a distinct value).
+DEPTH_MEAN, DEPTH_STD = (2.8,), (1.6,)
+
+
+def default_cache_dir() -> str:
+    """Where generated scenes are cached: ``$FUSIONBENCH_CACHE`` or ``~/.cache/fusionbench``."""
+    return os.environ.get('FUSIONBENCH_CACHE',
+                          os.path.join(os.path.expanduser('~'), '.cache', 'fusionbench'))
+
+
+@dataclass(frozen=True)
+class SyntheticData:
+    """Procedural-scene splits of a protocol."""
+
+    train_scenes: int
+    val_scenes: int
+    size: int
+    train_seed: int = 1
+    val_seed: int = 2
+
+    def dataset(self, split: str, modalities, pipeline) -> dict:
+        train = split == 'train'
+        return dict(type='SyntheticScenes', cache_dir=default_cache_dir(),
+                    num_scenes=self.train_scenes if train else self.val_scenes,
+                    height=self.size, width=self.size,
+                    seed=self.train_seed if train else self.val_seed,
+                    modalities=tuple(modalities), pipeline=pipeline)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A protocol: data, model scale and budget applied on top of a row's config.
+
+    Attributes:
+        name: registry name.
+        description: one line -- data / backbone / budget (shown in reports).
+        synthetic: results are on synthetic data (labelled so everywhere).
+        seeds: default number of seeds per cell.
+        data: synthetic splits, or None to keep the config's dataset (real data).
+        model: dotted overrides of the model's scale, e.g. ``{'backbone.depth': 18}``.
+        max_iters / batch_size / encoder_lr / decoder_lr / lr_halvings: the schedule (an
+            iteration budget, with the learning rates halved ``lr_halvings`` times at even
+            steps, the paper's step halving).
+        clip_grad: max gradient norm, or None (the paper clips nothing).
+    """
+
+    name: str
+    description: str
+    synthetic: bool
+    seeds: int
+    data: SyntheticData | None = None
+    model: dict = field(default_factory=dict)
+    max_iters: int | None = None
+    batch_size: int | None = None
+    encoder_lr: float | None = None
+    decoder_lr: float | None = None
+    lr_halvings: int = 2
+    clip_grad: float | None = None
+    eval_batch_size: int = 8
+
+    def apply(self, cfg: Config) -> Config:
+        """A copy of ``cfg`` rewritten for this protocol (the paper protocol changes nothing)."""
+        cfg = copy.deepcopy(cfg)
+        for dotted, value in self.model.items():
+            target = cfg.model
+            *parents, leaf = dotted.split('.')
+            for key in parents:
+                target = target[key]
+            target[leaf] = value
+        if self.data is not None:
+            self._apply_data(cfg)
+        if self.max_iters is not None:
+            self._apply_schedule(cfg)
+        return cfg
+
+    def _apply_data(self, cfg: Config) -> None:
+        modalities = cfg.model.modalities
+        mean = {m: v for m, v in (('rgb', RGB_MEAN), ('depth', DEPTH_MEAN)) if m in modalities}
+        std = {m: v for m, v in (('rgb', RGB_STD), ('depth', DEPTH_STD)) if m in modalities}
+        normalize = dict(type='NormalizeModalities', mean=mean, std=std)
+        train_pipeline = [dict(type='MultiModalRandomFlip', prob=0.5), normalize,
+                          dict(type='PackMultiModalInputs')]
+        test_pipeline = [normalize, dict(type='PackMultiModalInputs')]
+        cfg.train_dataloader = dict(
+            batch_size=self.batch_size, num_workers=0, persistent_workers=False,
+            sampler=dict(type='InfiniteSampler', shuffle=True),
+            dataset=self.data.dataset('train', modalities, train_pipeline))
+        cfg.val_dataloader = dict(
+            batch_size=self.eval_batch_size, num_workers=0, persistent_workers=False,
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            dataset=self.data.dataset('val', modalities, test_pipeline))
+        cfg.test_dataloader = cfg.val_dataloader
+        from fusionbench.data.scenes import CLASSES
+        cfg.model.num_classes = len(CLASSES)
+
+    def _apply_schedule(self, cfg: Config) -> None:
+        cfg.optim_wrapper.optimizer.lr = self.decoder_lr
+        cfg.optim_wrapper.paramwise_cfg = dict(
+            custom_keys={'backbone': dict(lr_mult=self.encoder_lr / self.decoder_lr)})
+        if self.clip_grad is not None:  # the norm-free decoder spikes early when from scratch
+            cfg.optim_wrapper.clip_grad = dict(max_norm=self.clip_grad)
+        cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=self.max_iters,
+                             val_interval=self.max_iters + 1)
+        step = max(1, self.max_iters // (self.lr_halvings + 1))
+        cfg.param_scheduler = [dict(type='StepLR', step_size=step, gamma=0.5, by_epoch=False)]
+        cfg.default_hooks.checkpoint.interval = max(1, self.max_iters // 2)
+        cfg.default_hooks.logger.interval = max(1, self.max_iters // 4)
+        for hook in cfg.custom_hooks:
+            if hook['type'] == 'GammaSparsityHook':
+                hook['interval'] = max(1, self.max_iters // 4)
+
+
+TINY_MODEL = {'backbone.depth': 18, 'backbone.width': 0.25, 'decode_head.width': 0.125}
+
+
+@registry.PROTOCOLS.register_module(name='paper')
+def paper() -> Protocol:
+    """The paper's protocol: the config as written (real data, full backbone and schedule)."""
+    return Protocol(name='paper', synthetic=False, seeds=1,
+                    description="the paper's protocol: the config's real dataset, backbone "
+                                'and schedule')
+
+
+@registry.PROTOCOLS.register_module(name='mini')
+def mini() -> Protocol:
+    """The embedded default: small enough for a CPU, big enough for the numbers to mean something."""
+    return Protocol(
+        name='mini', synthetic=True, seeds=3,
+        description='synthetic procedural RGB-D scenes (640 train / 160 val, 64×64), ResNet-18 '
+                    '×1/4 encoder + RefineNet ×1/8 decoder, 600 iterations of batch 8 from scratch',
+        data=SyntheticData(train_scenes=640, val_scenes=160, size=64),
+        model=TINY_MODEL, max_iters=600, batch_size=8, encoder_lr=0.02, decoder_lr=0.005)
+
+
+@registry.PROTOCOLS.register_module(name='smoke')
+def smoke() -> Protocol:
+    """A plumbing check at toy scale (a whole table in about a minute on 2 cores)."""
+    return Protocol(
+        name='smoke', synthetic=True, seeds=1,
+        description='synthetic procedural RGB-D scenes (32 train / 16 val, 32×32), ResNet-18 '
+                    '×1/8, 12 iterations of batch 4 (plumbing check, numbers meaningless)',
+        data=SyntheticData(train_scenes=32, val_scenes=16, size=32),
+        model={'backbone.depth': 18, 'backbone.width': 0.125, 'decode_head.width': 0.0625},
+        max_iters=12, batch_size=4, encoder_lr=0.02, decoder_lr=0.005)
+
+
+def get_protocol(name: str) -> Protocol:
+    """The registered protocol ``name`` (unknown names fail in one line)."""
+    return registry.get(registry.PROTOCOLS, name, kind='protocol')()

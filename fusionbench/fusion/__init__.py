@@ -1,0 +1,7 @@
+"""Fusion methods: the interface and the paper's channel exchanging (baselines live in baselines/)."""
+from fusionbench.fusion.base import (FusionCard, FusionModule, FusionPoint, NoFusion,
+                                     build_fusion, check_fusion_interface, fusion_class)
+from fusionbench.fusion.cen import ChannelExchange
+
+__all__ = ['FusionCard', 'FusionModule', 'FusionPoint', 'NoFusion', 'ChannelExchange',
+           'build_fusion', 'check_fusion_interface', 'fusion_class']

@@ -1,0 +1,156 @@
+"""The fusion interface: one module per fusion point, built from a config, checked at build time.
+
+A *fusion point* is a place in the multimodal backbone where modalities may exchange
+information. There are two positions:
+
+- ``'block'``: inside every residual block of the chosen stages, right after the norm of the
+  block's 3×3 convolution (where CEN exchanges channels). The module receives that norm, so it
+  can read the private γ's.
+- ``'stage'``: after the last block of a stage (where aggregation baselines fuse: early = after
+  stage 2, middle = after stage 3, late = after stage 4, all = after stages 1-4).
+
+A fusion module maps the stacked features ``[M*N, C, H, W]`` at its point to either
+``[M*N, C, H, W]`` (``keeps_streams = True``: every modality's sub-network keeps propagating, as
+in CEN and the "same setting" of Table 2) or ``[N, C, H, W]`` (``keeps_streams = False``: one
+stream continues, the "commonly-used" aggregation setting). ``forward`` returns the features and
+a dict of extra loss terms (CEN's ℓ1, an alignment loss), so the model never needs a special
+case per method. :meth:`FusionModule.fusion_parameters` names the parameters that count as
+"params used for fusion" in Table 2 (all of the module's own, by default).
+
+A method registers its module class in :data:`fusionbench.registry.FUSIONS` with a decorator and
+carries a :class:`FusionCard` as data.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from fusionbench import registry
+
+FusionOutput = tuple[Tensor, dict[str, Tensor]]
+POSITIONS = ('block', 'stage')
+
+
+@dataclass(frozen=True)
+class FusionPoint:
+    """Where a fusion module sits.
+
+    Attributes:
+        name: dotted module path of the point, e.g. ``'layer2.0'`` or ``'stage2'``.
+        position: ``'block'`` or ``'stage'``.
+        stage: ResNet stage 1..4.
+        channels: ``C`` of the features at the point.
+        num_modalities: ``M``.
+        norm_sharing: ``'private'`` / ``'shared'`` norms of the backbone around the point.
+    """
+
+    name: str
+    position: str
+    stage: int
+    channels: int
+    num_modalities: int
+    norm_sharing: str = 'private'
+
+
+@dataclass(frozen=True)
+class FusionCard:
+    """A fusion method's model card, as data (shown by ``fusionbench list fusions``)."""
+
+    name: str
+    summary: str
+    paper: str
+    position: str
+    settings: tuple[str, ...] = ('same',)
+    parameter_free: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+class FusionModule(nn.Module):
+    """Base class of a fusion method at one :class:`FusionPoint`.
+
+    Subclasses set ``card`` and ``keeps_streams`` and implement :meth:`forward`.
+    """
+
+    card: FusionCard
+    keeps_streams: bool = True
+
+    def __init__(self, point: FusionPoint):
+        super().__init__()
+        self.point = point
+
+    @property
+    def num_modalities(self) -> int:
+        return self.point.num_modalities
+
+    def forward(self, x: Tensor, norm: nn.Module | None = None) -> FusionOutput:
+        """``x``: ``[M*N, C, H, W]``; ``norm``: the norm just applied (block position) or None.
+
+        Returns ``([M*N, C, H, W] or [N, C, H, W], {loss_name: scalar})``.
+        """
+        raise NotImplementedError
+
+    def fusion_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters counted as "used for fusion" (Table 2's last column)."""
+        return self.parameters()
+
+
+@registry.FUSIONS.register_module(name='none')
+class NoFusion(FusionModule):
+    """Identity: modalities stay apart (Table 1's rows without exchange)."""
+
+    card = FusionCard(name='none', summary='no fusion inside the encoder (identity)', paper='-',
+                      position='block', parameter_free=True)
+
+    def forward(self, x: Tensor, norm: nn.Module | None = None) -> FusionOutput:
+        return x, {}
+
+
+def fusion_class(cfg: dict) -> type[FusionModule]:
+    """The registered class of a fusion config (unknown names fail in one line)."""
+    return registry.get(registry.FUSIONS, cfg['type'], kind='fusion', subclass_of=FusionModule)
+
+
+def build_fusion(cfg: dict, point: FusionPoint, norm: nn.Module | None = None) -> FusionModule:
+    """Build the fusion module of ``cfg`` at ``point`` and check its interface.
+
+    The check runs the module once on a small random ``[M*2, C, 4, 4]`` batch (in eval mode, no
+    gradient) and fails with a message naming the method and the expected shapes when the output
+    shape, the modality count or the loss dict are wrong.
+    """
+    cfg = {k: v for k, v in cfg.items() if k != 'stages'}
+    module = fusion_class(cfg)(point=point, **{k: v for k, v in cfg.items() if k != 'type'})
+    check_fusion_interface(module, point, norm)
+    return module
+
+
+def check_fusion_interface(module: FusionModule, point: FusionPoint,
+                           norm: nn.Module | None = None) -> None:
+    """Raise ``TypeError`` naming the method when ``module`` breaks the fusion interface."""
+    name = type(module).__name__
+    m, c, n = point.num_modalities, point.channels, 2
+    expected_rows = m * n if module.keeps_streams else n
+    expected = (expected_rows, c, 4, 4)
+    was_training = module.training
+    module.eval()
+    device = next((p.device for p in module.parameters()), torch.device('cpu'))
+    try:
+        with torch.no_grad():
+            out = module(torch.randn(m * n, c, 4, 4, device=device), norm)
+    except Exception as err:  # noqa: BLE001 - re-raised with the method's name
+        raise TypeError(f'fusion method {name} at {point.name} failed on an input of shape '
+                        f'[M*N, C, H, W] = {[m * n, c, 4, 4]}: {err}') from err
+    finally:
+        module.train(was_training)
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
+        raise TypeError(f'fusion method {name} at {point.name} must return (features, '
+                        f'loss_dict), got {type(out).__name__}')
+    features = out[0]
+    if tuple(features.shape) != expected:
+        layout = '[M*N, C, H, W]' if module.keeps_streams else '[N, C, H, W]'
+        raise TypeError(
+            f'fusion method {name} at {point.name} (M={m}, C={c}, keeps_streams='
+            f'{module.keeps_streams}) must return {layout} = {list(expected)} for an input of '
+            f'[M*N, C, H, W] = {[m * n, c, 4, 4]}, got {list(features.shape)}')

@@ -1,0 +1,304 @@
+"""Multimodal ResNet-18/34/50/101/152: shared convolutions, modality norms, fusion points.
+
+Input ``[M*N, C_in, H, W]`` (modalities stacked, modality-major). Every convolution is shared
+by all modalities and runs once on the stack; every norm is a :class:`~fusionbench.modal.
+ModalityNorm` (private γ/β and statistics per modality) or, for the Table 1 ablation, one shared
+norm. Fusion modules sit at the points named by the fusion config (see
+:mod:`fusionbench.fusion.base`): inside every block of the chosen stages after the norm of the
+(first) 3×3 convolution (``bn2`` of a bottleneck, ``bn1`` of a basic block), or after a stage.
+
+Module names follow torchvision (``conv1``, ``bn1``, ``layer1.0.conv2``, ``downsample.1``) so an
+ImageNet torchvision state dict loads key for key, each modality's norm initialised from the
+single BN (:meth:`MultiModalResNet.load_torchvision_weights`).
+
+``UnsharedResNet`` is Table 1's first row: M separate single-modality ResNets.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import torch
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from fusionbench import registry
+from fusionbench.fusion.base import FusionModule, FusionPoint, build_fusion, fusion_class
+from fusionbench.modal import ModalityNorm, SharedNorm, build_norm, split_modalities
+
+LossDict = dict[str, Tensor]
+ARCH = {18: ('basic', (2, 2, 2, 2)), 34: ('basic', (3, 4, 6, 3)),
+        50: ('bottleneck', (3, 4, 6, 3)), 101: ('bottleneck', (3, 4, 23, 3)),
+        152: ('bottleneck', (3, 8, 36, 3))}
+EXPANSION = {'basic': 1, 'bottleneck': 4}
+
+
+def merge_losses(total: LossDict, new: LossDict) -> LossDict:
+    """Add ``new``'s terms into ``total`` (same names are summed)."""
+    for key, value in new.items():
+        total[key] = total[key] + value if key in total else value
+    return total
+
+
+class _Block(nn.Module):
+    """Shared parts of the two residual blocks: fusion after the 3×3 conv's norm."""
+
+    fusion_norm: str  # name of the norm the fusion point follows
+
+    def _fuse(self, out: Tensor) -> tuple[Tensor, LossDict]:
+        if self.fusion is None:
+            return out, {}
+        return self.fusion(out, getattr(self, self.fusion_norm))
+
+
+class BasicBlock(_Block):
+    """ResNet-18/34 block; fusion after ``bn1``. ``[M*N, C, H, W]`` -> ``[M*N, C', H', W']``."""
+
+    fusion_norm = 'bn1'
+
+    def __init__(self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None,
+                 norm: callable):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = norm(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = norm(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+        self.fusion: FusionModule | None = None
+
+    @property
+    def fusion_channels(self) -> int:
+        return self.conv1.out_channels
+
+    def forward(self, x: Tensor) -> tuple[Tensor, LossDict]:
+        identity = x if self.downsample is None else self.downsample(x)
+        out, losses = self._fuse(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(self.relu(out)))
+        return self.relu(out + identity), losses
+
+
+class Bottleneck(_Block):
+    """ResNet-50/101/152 block; fusion after ``bn2`` (the 3×3 conv's norm)."""
+
+    fusion_norm = 'bn2'
+
+    def __init__(self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None,
+                 norm: callable):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.bn1 = norm(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.bn2 = norm(planes)
+        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+        self.bn3 = norm(planes * 4)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+        self.fusion: FusionModule | None = None
+
+    @property
+    def fusion_channels(self) -> int:
+        return self.conv2.out_channels
+
+    def forward(self, x: Tensor) -> tuple[Tensor, LossDict]:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out, losses = self._fuse(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(self.relu(out)))
+        return self.relu(out + identity), losses
+
+
+BLOCKS = {'basic': BasicBlock, 'bottleneck': Bottleneck}
+
+
+@registry.MODELS.register_module()
+class MultiModalResNet(BaseModule):
+    """ResNet encoder over stacked modalities.
+
+    Args:
+        depth: 18, 34, 50, 101 or 152.
+        num_modalities: ``M`` (1 = the unimodal network).
+        in_channels: input channels per modality (modalities are broadened to a common count by
+            the data preprocessor).
+        width: width multiplier (1.0 = the standard ResNet; e.g. 0.25 for tiny CPU configs).
+        norm_sharing: ``'private'`` (one norm per modality) or ``'shared'``.
+        norm_kind: ``'bn'`` or ``'in'``.
+        fusion: fusion config, e.g. ``dict(type='cen', stages=(1, 2, 3, 4), threshold=2e-2)``;
+            ``stages`` picks the stages whose points get a fusion module.
+        pretrained: local path of a torchvision ImageNet state dict (``resnet101-*.pth``);
+            loaded by :meth:`init_weights`. Nothing is ever downloaded.
+
+    Shapes: ``forward([M*N, C_in, H, W])`` -> ``([l1, l2, l3, l4], losses)`` with ``l_s`` of
+    shape ``[M*N, C_s, H/2^(s+1), W/2^(s+1)]``, ``C_s = 64·w·2^(s-1)·expansion``.
+    """
+
+    def __init__(self, depth: int = 101, num_modalities: int = 2, in_channels: int = 3,
+                 width: float = 1.0, norm_sharing: str = 'private', norm_kind: str = 'bn',
+                 fusion: dict | None = None, pretrained: str | None = None,
+                 init_cfg: dict | None = None):
+        super().__init__(init_cfg)
+        if depth not in ARCH:
+            raise ValueError(f'ResNet depth must be one of {sorted(ARCH)}, got {depth}')
+        block_kind, layers = ARCH[depth]
+        self.depth = depth
+        self.num_modalities = num_modalities
+        self.norm_sharing = norm_sharing
+        self.pretrained = pretrained
+        self.width = width
+        block = BLOCKS[block_kind]
+        expansion = EXPANSION[block_kind]
+
+        def norm(channels: int) -> nn.Module:
+            return build_norm(norm_sharing, channels, num_modalities, norm_kind)
+
+        stem = max(8, int(round(64 * width)))
+        self.conv1 = nn.Conv2d(in_channels, stem, 7, 2, 3, bias=False)
+        self.bn1 = norm(stem)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        inplanes = stem
+        self.out_channels: list[int] = []
+        for stage, num_blocks in enumerate(layers, start=1):
+            planes = max(8, int(round(64 * width * 2 ** (stage - 1))))
+            blocks = []
+            for index in range(num_blocks):
+                stride = 2 if stage > 1 and index == 0 else 1
+                downsample = None
+                if stride != 1 or inplanes != planes * expansion:
+                    downsample = nn.Sequential(
+                        nn.Conv2d(inplanes, planes * expansion, 1, stride, bias=False),
+                        norm(planes * expansion))
+                blocks.append(block(inplanes, planes, stride, downsample, norm))
+                inplanes = planes * expansion
+            self.add_module(f'layer{stage}', nn.ModuleList(blocks))
+            self.out_channels.append(inplanes)
+        self.stage_fusions = nn.ModuleDict()
+        if fusion is not None and fusion.get('type') != 'none':
+            self._build_fusions(fusion)
+
+    @property
+    def stages(self) -> list[nn.ModuleList]:
+        return [getattr(self, f'layer{s}') for s in range(1, 5)]
+
+    def _build_fusions(self, cfg: dict) -> None:
+        position = fusion_class(cfg).card.position
+        stages = tuple(cfg.get('stages', (1, 2, 3, 4)))
+        for stage in stages:
+            if stage not in (1, 2, 3, 4):
+                raise ValueError(f'fusion stages must be within 1..4, got {stages}')
+            if position == 'block':
+                for index, block in enumerate(self.stages[stage - 1]):
+                    point = FusionPoint(f'layer{stage}.{index}', 'block', stage,
+                                        block.fusion_channels, self.num_modalities,
+                                        self.norm_sharing)
+                    block.fusion = build_fusion(cfg, point, getattr(block, block.fusion_norm))
+            else:
+                point = FusionPoint(f'stage{stage}', 'stage', stage,
+                                    self.out_channels[stage - 1], self.num_modalities,
+                                    self.norm_sharing)
+                module = build_fusion(cfg, point)
+                if not module.keeps_streams:
+                    raise ValueError(
+                        f'{type(module).__name__} aggregates the modalities into one stream; '
+                        'MultiModalResNet keeps every stream (use the commonly-used setting)')
+                self.stage_fusions[str(stage)] = module
+
+    def fusion_modules(self) -> Iterator[FusionModule]:
+        """Every fusion module of the encoder, in forward order."""
+        return (m for m in self.modules() if isinstance(m, FusionModule))
+
+    def forward(self, x: Tensor) -> tuple[list[Tensor], LossDict]:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        features, losses = [], {}
+        for stage, blocks in enumerate(self.stages, start=1):
+            for block in blocks:
+                x, block_losses = block(x)
+                merge_losses(losses, block_losses)
+            if str(stage) in self.stage_fusions:
+                x, stage_losses = self.stage_fusions[str(stage)](x, None)
+                merge_losses(losses, stage_losses)
+            features.append(x)
+        return features, losses
+
+    def init_weights(self) -> None:
+        """Kaiming (fan-out) init as torchvision, then the local ImageNet weights if set."""
+        super().init_weights()
+        own_init = {id(m) for f in self.fusion_modules() for m in f.modules()}
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d) and id(module) not in own_init:
+                nn.init.kaiming_normal_(module.weight, mode='fan_out', nonlinearity='relu')
+        if self.pretrained:
+            self.load_torchvision_weights(self.pretrained)
+
+    def load_torchvision_weights(self, path: str) -> None:
+        """Load a torchvision ResNet state dict; each modality's norm starts from the one BN.
+
+        Fails with a message naming ``path`` when it is missing or does not match this depth
+        and width (the fc layer is ignored).
+        """
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f'ImageNet weights for ResNet-{self.depth} not found at {path}: save torchvision\'s '
+                f'resnet{self.depth} state dict there (fusionbench never downloads weights)')
+        state = torch.load(path, map_location='cpu', weights_only=True)
+        state = state.get('state_dict', state)
+        norms = {name: mod for name, mod in self.named_modules()
+                 if isinstance(mod, (ModalityNorm, SharedNorm))}
+        own = self.state_dict()
+        loaded = set()
+        for name, module in norms.items():
+            prefix = f'{name}.'
+            sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            if 'weight' not in sub:
+                raise KeyError(f'{path} has no BN weights for {name}: not a ResNet-{self.depth}')
+            self._check_shape(path, name + '.weight', sub['weight'].shape,
+                              (module.weight.shape[-1],))
+            module.load_single_norm(sub)
+            loaded.update(prefix + k for k in sub)
+        convs = {k: v for k, v in state.items() if k not in loaded and not k.startswith('fc.')}
+        for key, value in convs.items():
+            if key not in own:
+                raise KeyError(f'{path}: unexpected key {key} for ResNet-{self.depth}')
+            self._check_shape(path, key, value.shape, own[key].shape)
+        missing = [k for k, v in own.items() if k.endswith('weight') and 'fusion' not in k
+                   and k not in convs and k not in loaded and not any(
+                       k.startswith(n + '.') for n in norms)]
+        if missing:
+            raise KeyError(f'{path} lacks {len(missing)} weights of ResNet-{self.depth}, e.g. '
+                           f'{missing[0]}')
+        self.load_state_dict(convs, strict=False)
+
+    def _check_shape(self, path: str, key: str, got: torch.Size, want: torch.Size) -> None:
+        if tuple(got) != tuple(want):
+            raise ValueError(f'{path}: {key} has shape {tuple(got)}, ResNet-{self.depth} with '
+                             f'width {self.width} needs {tuple(want)}')
+
+
+@registry.MODELS.register_module()
+class UnsharedResNet(BaseModule):
+    """M separate single-modality ResNets (Table 1, row 1: unshared convs and norms).
+
+    Same interface as :class:`MultiModalResNet`; each modality's slice goes through its own
+    network (the loop over modalities is inherent: the weights differ).
+    """
+
+    def __init__(self, num_modalities: int = 2, fusion: dict | None = None, **resnet_kwargs):
+        super().__init__()
+        if fusion is not None and fusion.get('type', 'none') != 'none':
+            raise ValueError('UnsharedResNet keeps the modalities apart; it takes no fusion')
+        self.num_modalities = num_modalities
+        self.streams = nn.ModuleList(MultiModalResNet(num_modalities=1, **resnet_kwargs)
+                                     for _ in range(num_modalities))
+        self.out_channels = self.streams[0].out_channels
+
+    def fusion_modules(self) -> Iterator[FusionModule]:
+        return iter(())
+
+    def forward(self, x: Tensor) -> tuple[list[Tensor], LossDict]:
+        per_modality = [stream(part)[0] for stream, part in
+                        zip(self.streams, split_modalities(x, self.num_modalities))]
+        return [torch.cat(level, dim=0) for level in zip(*per_modality)], {}
+
+    def init_weights(self) -> None:
+        for stream in self.streams:
+            stream.init_weights()

@@ -1,0 +1,272 @@
+"""The per-protocol markdown report: claim verdicts, tables beside the paper, plots, provenance.
+
+:func:`render_report` runs the whole last leg for one protocol — records → table CSVs → plots →
+verdicts → ``reports/<protocol>.md`` — and :func:`render_index` lists the reports in
+``reports/README.md``. Layout under ``results_dir`` (the repository's ``results/``)::
+
+    <protocol>/runs/**.json        run records (read)
+    <protocol>/<table>.csv         aggregated tables (written)
+    <protocol>/plots/<table>_*.png figures (written, linked relatively from the report)
+
+The output is deterministic: no render time is written, keys are sorted, and numbers use fixed
+decimals (1 for percentages and parameters, 2 for FID / KID).
+"""
+from __future__ import annotations
+
+import os
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fusionbench.experiments.aggregate import (aggregate, atomic_write_text, load_records,
+                                               write_table_csv)
+from fusionbench.experiments.claims import (CONTRADICTED, REPRODUCED, Claim, Verdict, headline,
+                                            judge, value_decimals)
+from fusionbench.experiments.paper import load_paper_table, spec_paper_value
+from fusionbench.report.plots import plot_heads, plot_metric_vs_params
+
+SYMBOLS = {REPRODUCED: '✅', CONTRADICTED: '❌', 'undecided': '❔'}
+SYNTHETIC_WARNING = ('**These results are on synthetic data: they are not comparable in absolute '
+                     "terms with the paper's NYUDv2 numbers.**")
+INDEX_NAME = 'README.md'
+MISSING = '—'
+
+
+def render_report(protocol: str, results_dir: str | Path, reports_dir: str | Path,
+                  specs: Iterable[Any], protocol_description: str,
+                  provenance: Mapping[str, Any] | None = None, *,
+                  runs_dir: str | Path | None = None, confidence: float = 0.95) -> Path:
+    """Aggregate, plot and judge ``specs`` for ``protocol``; write ``reports_dir/<protocol>.md``.
+
+    ``protocol_description`` is one line (data, backbone, budget). ``provenance`` adds caller-side
+    facts (e.g. the command that rendered the report) to the provenance drawn from the records.
+    ``runs_dir`` defaults to ``results_dir/<protocol>/runs``; a missing folder means no runs yet.
+    Besides the report, writes each table's CSV and plots under ``results_dir/<protocol>``.
+    Optional ``spec.plots``: ``[{'name', 'x_col', 'y_col', 'hue_col', 'style_col'}]`` adds
+    :func:`~fusionbench.report.plots.plot_metric_vs_params` figures. Returns the report's path.
+    """
+    out_dir = Path(results_dir) / protocol
+    reports_dir = Path(reports_dir)
+    runs_dir = Path(runs_dir) if runs_dir is not None else out_dir / 'runs'
+    specs = list(specs)
+    names = {spec.name for spec in specs}
+    records = [r for r in (load_records(runs_dir) if runs_dir.is_dir() else [])
+               if r.get('table') in names]
+    sections, claim_lines, synthetic = [], [], False
+    for spec in specs:
+        df = aggregate(records, spec, keep_values=True, confidence=confidence)
+        write_table_csv(df, out_dir / f'{spec.name}.csv')
+        synthetic |= bool(df['synthetic'].any())
+        plots = _plots(df, spec, out_dir / 'plots') if df['n_seeds'].sum() else []
+        claim_lines += [_claim_line(c, judge(c, df, confidence), spec) for c in spec.claims]
+        sections.append(_table_section(df, spec, plots, reports_dir, confidence))
+    lines = [f'# fusionbench report — protocol `{protocol}`', '', protocol_description, '']
+    if synthetic:
+        lines += [SYNTHETIC_WARNING, '']
+    lines += ['## Claims', '', *(claim_lines or ['No claims declared for these tables.']), '']
+    for section in sections:
+        lines += section
+    lines += _failures_section(records)
+    lines += _provenance_section(records, provenance or {})
+    path = reports_dir / f'{protocol}.md'
+    atomic_write_text(path, '\n'.join(lines).rstrip() + '\n')
+    return path
+
+
+def render_index(reports_dir: str | Path) -> Path:
+    """Write ``reports_dir/README.md`` listing every protocol report (with its claim tally)."""
+    reports_dir = Path(reports_dir)
+    lines = ['# fusionbench reports', '',
+             'One report per protocol: our runs beside the numbers reported by Wang et al. '
+             '(NeurIPS 2020), with a verdict per claim of the paper.', '']
+    reports = sorted(p for p in reports_dir.glob('*.md') if p.name != INDEX_NAME)
+    lines += [_index_line(p) for p in reports] or ['No reports yet.']
+    return atomic_write_text(reports_dir / INDEX_NAME, '\n'.join(lines) + '\n')
+
+
+# ----------------------------------------------------------------------------- formatting
+def fmt(value: Any, decimals: int = 1, signed: bool = False) -> str:
+    """A number with fixed ``decimals`` (``+`` sign when ``signed``); ``—`` for None/NaN."""
+    if value is None or (isinstance(value, float) and value != value):
+        return MISSING
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return f'{value:{"+" if signed else ""}.{decimals}f}'
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A GitHub-flavoured markdown table (``|`` in cells escaped)."""
+    def line(cells: list[str]) -> str:
+        return '| ' + ' | '.join(str(c).replace('|', '\\|') for c in cells) + ' |'
+    return [line(header), line(['---'] * len(header)), *(line(r) for r in rows)]
+
+
+# ----------------------------------------------------------------------------- claims
+def _claim_line(claim: Claim, verdict: Verdict, spec: Any) -> str:
+    paper = _paper_margin(claim, verdict, spec)
+    paper_text = f'; paper: {paper}' if paper else ''
+    return (f'- {SYMBOLS[verdict.status]} **{verdict.status}** — {claim.text} '
+            f'(`{claim.id}`): {verdict.detail}{paper_text}')
+
+
+def _paper_margin(claim: Claim, verdict: Verdict, spec: Any) -> str:
+    """The paper's difference for the pair the verdict quotes (else its smallest margin)."""
+    rows = {row.id: row for row in spec.rows}
+    values = {r: spec_paper_value(spec, rows[r], claim.column) if r in rows else None
+              for r in claim.rows}
+    if verdict.comparisons:
+        quoted = headline(verdict.comparisons)
+        pairs = [(quoted.higher, quoted.lower)]
+    else:
+        pairs = claim.pairs()
+    margins = [(values[hi] - values[lo], hi, lo) for hi, lo in pairs
+               if values[hi] is not None and values[lo] is not None]
+    if len(margins) != len(pairs):
+        return ''
+    margin, hi, lo = min(margins)
+    return f'{hi} − {lo} = {fmt(margin, value_decimals(claim.column), signed=True)}'
+
+
+# ----------------------------------------------------------------------------- tables
+def _table_section(df: pd.DataFrame, spec: Any, plots: list[Path], reports_dir: Path,
+                   confidence: float) -> list[str]:
+    columns = [name for name, _, _ in spec.metrics] + list(spec.constant_columns)
+    rows = {row.id: row for row in spec.rows}
+    with_paper = [c for c in columns if c in spec.paper_columns]
+    header = ['row', 'seeds']
+    for column in columns:
+        header += [column] + (['paper', 'Δ'] if column in with_paper else [])
+    notes = any(getattr(row, 'note', '') for row in spec.rows)
+    body = [_table_row(record, rows[record['row']], spec, columns, with_paper) +
+            ([getattr(rows[record['row']], 'note', '') or ''] if notes else [])
+            for record in df.to_dict('records')]
+    lines = [f'## {getattr(spec, "title", None) or spec.name}', '',
+             *markdown_table(header + (['note'] if notes else []), body), '',
+             _legend(spec, with_paper, confidence), '']
+    if not df['n_seeds'].sum():
+        lines += ['No results yet for this table.', '']
+    for plot in plots:
+        link = Path(os.path.relpath(plot, reports_dir)).as_posix()
+        lines += [f'![{plot.stem}]({link})', '']
+    return lines
+
+
+def _table_row(cells: dict, row: Any, spec: Any, columns: list[str],
+               with_paper: list[str]) -> list[str]:
+    failed = f' (+{cells["n_failed"]} failed)' if cells['n_failed'] else ''
+    name = f'`{cells["row"]}`' if cells['label'] == cells['row'] else \
+        f'{cells["label"]} (`{cells["row"]}`)'
+    out = [name, f'{cells["n_seeds"]}{failed}']
+    for column in columns:
+        decimals = value_decimals(column)
+        ours = cells.get(f'{column}_mean', cells.get(column))
+        out.append(_ours_cell(cells, column, decimals))
+        if column in with_paper:
+            paper = spec_paper_value(spec, row, column)
+            delta = ours - paper if paper is not None and _is_number(ours) else None
+            out += [fmt(paper, decimals), fmt(delta, decimals, signed=True)]
+    return out
+
+
+def _ours_cell(cells: dict, column: str, decimals: int) -> str:
+    if f'{column}_mean' not in cells:  # a constant column
+        return fmt(cells[column], decimals)
+    mean, low, high = (cells[f'{column}_{s}'] for s in ('mean', 'ci_low', 'ci_high'))
+    if not _is_number(mean):
+        return MISSING
+    return f'{fmt(mean, decimals)} ± {fmt((high - low) / 2, decimals)}'
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def _legend(spec: Any, with_paper: list[str], confidence: float) -> str:
+    text = (f'Ours: mean ± half-width of the {confidence:.0%} bootstrap CI over seeds '
+            '(seeds: runs that finished; failed runs are counted apart).')
+    if with_paper:
+        source = _paper_source(spec)
+        text += f' Paper: {source}. Δ = ours − paper.'
+    return text
+
+
+def _paper_source(spec: Any) -> str:
+    table = load_paper_table(getattr(spec, 'paper_table', spec.name))
+    return ', '.join(sorted(set(table['source'])))
+
+
+def _plots(df: pd.DataFrame, spec: Any, plot_dir: Path) -> list[Path]:
+    paths = [plot_heads(df, spec, plot_dir / f'{spec.name}_heads.png')]
+    for extra in getattr(spec, 'plots', ()):
+        kwargs = {k: v for k, v in extra.items() if k != 'name'}
+        paths.append(plot_metric_vs_params(df, **kwargs,
+                                           path=plot_dir / f'{spec.name}_{extra["name"]}.png'))
+    return paths
+
+
+# ----------------------------------------------------------------------------- failures, provenance
+def _failures_section(records: list[dict]) -> list[str]:
+    failed = sorted((r for r in records if r.get('status') == 'failed'),
+                    key=lambda r: (r['table'], r['row'], str(r['seed'])))
+    if not failed:
+        return []
+    body = [[r['table'], f'`{r["row"]}`', str(r['seed']), str(r.get('error') or MISSING)]
+            for r in failed]
+    return ['## Failed runs', '', *markdown_table(['table', 'row', 'seed', 'error'], body), '']
+
+
+def provenance_summary(records: list[dict]) -> dict[str, str]:
+    """Where and how the records were produced: commits, devices, dates, versions, wall time."""
+    if not records:
+        return {'runs': '0'}
+    status = Counter(r.get('status') for r in records)
+    commits = Counter(_commit(r) for r in records)
+    devices = Counter(str(r.get('device') or 'unknown') for r in records)
+    versions: dict[str, set[str]] = {}
+    for record in records:
+        for package, version in (record.get('versions') or {}).items():
+            versions.setdefault(package, set()).add(str(version))
+    dates = sorted(str(r[k]) for r in records for k in ('started_at', 'finished_at') if r.get(k))
+    walls = [float(r['wall_time_s']) for r in records if r.get('wall_time_s') is not None]
+    summary = {
+        'runs': ', '.join(f'{n} {s}' for s, n in sorted(status.items(), key=str)),
+        'git commits': _counted(commits),
+        'devices': _counted(devices),
+        'datasets': ', '.join(sorted({str(r.get('dataset')) for r in records})),
+        'dates': f'{dates[0]} → {dates[-1]}' if dates else MISSING,
+        'versions': '; '.join(f'{p} {" / ".join(sorted(v))}' for p, v in sorted(versions.items())),
+    }
+    if walls:
+        summary['wall time'] = (f'{sum(walls):.1f} s in total, median {statistics.median(walls):.1f}'
+                                ' s per run')
+    return summary
+
+
+def _commit(record: dict) -> str:
+    git = record.get('git') or {}
+    return f'{git.get("commit") or "unknown"} ({"dirty" if git.get("dirty") else "clean"})'
+
+
+def _counted(counter: Counter) -> str:
+    return ', '.join(f'{key} × {n}' for key, n in sorted(counter.items()))
+
+
+def _provenance_section(records: list[dict], extra: Mapping[str, Any]) -> list[str]:
+    facts = {**provenance_summary(records), **{str(k): str(v) for k, v in extra.items()}}
+    return ['## Provenance', '', *(f'- {key}: {value}' for key, value in sorted(facts.items())), '']
+
+
+# ----------------------------------------------------------------------------- index
+def _index_line(report: Path) -> str:
+    text = report.read_text(encoding='utf-8')
+    lines = text.splitlines()
+    title = lines[0].lstrip('# ').strip() if lines else report.stem
+    description = lines[2].strip() if len(lines) > 2 else ''
+    tally = ' '.join(f'{sum(l.startswith(f"- {sym} ") for l in lines)} {sym}'
+                     for sym in SYMBOLS.values())
+    synthetic = ' — synthetic data' if SYNTHETIC_WARNING in text else ''
+    return f'- [{title}]({report.name}) — {description} — claims: {tally}{synthetic}'

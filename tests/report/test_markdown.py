@@ -1,0 +1,149 @@
+"""The protocol report: verdicts first, our numbers beside the paper's, plots, provenance."""
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from fusionbench.experiments.claims import Claim
+from fusionbench.report.markdown import SYNTHETIC_WARNING, render_index, render_report
+
+ROWS1 = ('private_bn_l1_half', 'cen', 'cen_l1_all')
+CLAIMS1 = [Claim('table1.exchange_helps', 'table1', 'Exchanging helps', 'greater',
+                 'ensemble_miou', ('cen', 'private_bn_l1_half')),
+           Claim('table1.half_beats_all_channels', 'table1', 'Half beats all', 'greater',
+                 'ensemble_miou', ('cen', 'cen_l1_all')),
+           Claim('table1.contradicted', 'table1', 'Exchanging hurts', 'less',
+                 'ensemble_miou', ('cen', 'private_bn_l1_half'))]
+SPEC1 = SimpleNamespace(
+    name='table1', title='Table 1 — CEN variants',
+    rows=[SimpleNamespace(id=r, label=r.upper(), paper_row=r, note='') for r in ROWS1],
+    metrics=[('rgb_miou', 'rgb', 'mIoU'), ('ensemble_miou', 'ensemble', 'mIoU')],
+    paper_columns={'rgb_miou': 'rgb_miou', 'ensemble_miou': 'ensemble_miou'},
+    constant_columns={'params_total_m': lambda r: r['params']['total'] / 1e6},
+    claims=CLAIMS1)
+SPEC5 = SimpleNamespace(
+    name='table5',
+    rows=[SimpleNamespace(id='depth', label='Depth', paper_row='depth', note=''),
+          SimpleNamespace(id='depth_normal', label='Depth+Normal', paper_row='depth_normal',
+                          note=''),
+          SimpleNamespace(id='extra', label='Extra', paper_row=None, note='ours only')],
+    metrics=[('fid', 'rgb', 'FID')], paper_columns={'fid': 'fid'}, constant_columns={},
+    claims=[Claim('table5.lower', 'table5', 'More modalities, lower FID', 'monotone_decreasing',
+                  'fid', ('depth', 'depth_normal'))])
+ENSEMBLE = {'private_bn_l1_half': [45.0, 45.2, 45.4], 'cen': [48.0, 48.3, 48.6],
+            'cen_l1_all': [47.0, 49.0, 51.0]}
+
+
+def record(table, row, seed, metrics, status='ok', dirty=False):
+    return {'schema': 1, 'run_id': f'{table}-{row}-{seed}', 'table': table, 'row': row,
+            'protocol': 'mini', 'seed': seed, 'status': status,
+            'error': None if status == 'ok' else 'diverged', 'synthetic': True,
+            'dataset': 'synthetic-scenes-v1', 'metrics': metrics,
+            'params': {'total': 118_200_000, 'fusion': 0}, 'wall_time_s': 10.0,
+            'device': 'cpu', 'config': {}, 'git': {'commit': 'abc1234', 'dirty': dirty},
+            'versions': {'python': '3.11.7', 'torch': '2.14.1'},
+            'started_at': f'2026-11-24T22:0{seed}:00+00:00',
+            'finished_at': f'2026-11-24T22:1{seed}:00+00:00'}
+
+
+@pytest.fixture
+def layout(tmp_path):
+    runs = tmp_path / 'results' / 'mini' / 'runs'
+    runs.mkdir(parents=True)
+    records = [record('table1', row, seed, {'rgb': {'mIoU': value - 2}, 'ensemble': {'mIoU': value}},
+                      dirty=seed == 2)
+               for row, values in ENSEMBLE.items() for seed, value in enumerate(values)]
+    records += [record('table1', 'cen', 3, {}, status='failed'),
+                record('table5', 'depth', 0, {'rgb': {'FID': 120.123}}),
+                record('table5', 'depth_normal', 0, {'rgb': {'FID': 90.5}})]
+    for r in records:
+        (runs / f'{r["run_id"]}.json').write_text(json.dumps(r))
+    (runs / 'half-written.json.tmp').write_text('{')
+    return tmp_path
+
+
+def render(root, specs=(SPEC1, SPEC5)):
+    return render_report('mini', root / 'results', root / 'reports', list(specs),
+                         'Synthetic scenes, ResNet-18 LW-RefineNet, 2 epochs',
+                         {'rendered by': 'pytest'})
+
+
+def test_report_structure(layout):
+    path = render(layout)
+    assert path == layout / 'reports' / 'mini.md'
+    lines = path.read_text(encoding='utf-8').splitlines()
+    assert lines[0] == '# fusionbench report — protocol `mini`'
+    assert lines[2] == 'Synthetic scenes, ResNet-18 LW-RefineNet, 2 epochs'
+    assert SYNTHETIC_WARNING in lines
+    verdicts = [i for i, line in enumerate(lines) if line.startswith(('- ✅', '- ❌', '- ❔'))]
+    first_table = lines.index('## Table 1 — CEN variants')
+    assert len(verdicts) == 4 and max(verdicts) < first_table
+    assert lines.index('## Claims') < min(verdicts)
+    assert lines.index('## table5') > first_table
+    assert lines.index('## Provenance') > lines.index('## table5')
+
+
+def test_verdicts(layout):
+    text = render(layout).read_text(encoding='utf-8')
+    assert ('- ✅ **reproduced** — Exchanging helps (`table1.exchange_helps`): '
+            'cen − private_bn_l1_half = +3.1 [95% CI +2.8, +3.4] on ensemble_miou '
+            '(n = 3 vs 3 seeds); paper: cen − private_bn_l1_half = +3.4') in text
+    assert '- ❔ **undecided** — Half beats all' in text
+    assert '- ❌ **contradicted** — Exchanging hurts' in text
+    assert "- ❔ **undecided** — More modalities, lower FID (`table5.lower`): row 'depth' has 1 " \
+        'seed(s)' in text
+
+
+def test_tables_show_paper_numbers_and_differences(layout):
+    text = render(layout).read_text(encoding='utf-8')
+    cen = next(line for line in text.splitlines() if line.startswith('| CEN (`cen`)'))
+    cells = [c.strip() for c in cen.strip('|').split('|')]
+    # row, seeds, rgb ours, paper, Δ, ensemble ours, paper, Δ, params
+    assert cells[1] == '3 (+1 failed)'
+    assert cells[2].startswith('46.3 ± ') and cells[3:5] == ['49.7', '-3.4']
+    assert cells[5].startswith('48.3 ± ') and cells[6:8] == ['51.1', '-2.8']
+    assert cells[8] == '118.2'
+    assert '| Depth (`depth`) | 1 | 120.12 ± 0.00 | 113.91 | +6.21 |' in text  # FID: 2 decimals
+    assert '| Extra (`extra`) | 0 | — | — | — | ours only |' in text
+    assert 'reported (Wang et al., NeurIPS 2020, Table 1)' in text
+
+
+def test_plots_are_linked_relatively(layout):
+    text = render(layout).read_text(encoding='utf-8')
+    link = '](../results/mini/plots/table1_heads.png)'
+    assert link in text
+    assert (layout / 'results' / 'mini' / 'plots' / 'table1_heads.png').stat().st_size > 0
+    assert (layout / 'results' / 'mini' / 'table1.csv').is_file()
+
+
+def test_provenance_and_failures(layout):
+    text = render(layout).read_text(encoding='utf-8')
+    assert '- git commits: abc1234 (clean) × 9, abc1234 (dirty) × 3' in text
+    assert '- devices: cpu × 12' in text
+    assert '- versions: python 3.11.7; torch 2.14.1' in text
+    assert '- rendered by: pytest' in text
+    assert '- dates: 2026-11-24T22:00:00+00:00 → 2026-11-24T22:13:00+00:00' in text
+    assert '| table1 | `cen` | 3 | diverged |' in text
+
+
+def test_output_is_deterministic(layout):
+    first = render(layout).read_bytes()
+    assert render(layout).read_bytes() == first
+
+
+def test_no_runs_yet(tmp_path):
+    text = render(tmp_path, specs=[SPEC1]).read_text(encoding='utf-8')
+    assert SYNTHETIC_WARNING not in text
+    assert 'No results yet for this table.' in text
+    assert "row 'cen' has no results" in text
+
+
+def test_index_lists_the_reports(layout):
+    render(layout)
+    index = render_index(layout / 'reports')
+    text = index.read_text(encoding='utf-8')
+    assert index.name == 'README.md'
+    assert '[fusionbench report — protocol `mini`](mini.md)' in text
+    assert 'claims: 1 ✅ 1 ❌ 2 ❔ — synthetic data' in text
+    assert render_index(layout / 'reports').read_text(encoding='utf-8') == text
