@@ -1,0 +1,99 @@
+"""The pinned stack's workarounds (fusionbench.compat), one test each."""
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from fusionbench import compat
+
+
+def test_mmcv_ext_stub_lets_mmseg_models_import_and_ops_fail_loudly():
+    assert compat.install_mmcv_ext_stub() is True
+    import mmcv._ext as ext
+    import mmseg.models  # noqa: F401  (asserts that mmcv.ops' symbols exist in mmcv._ext)
+
+    with pytest.raises(NotImplementedError, match='roi_align'):
+        ext.roi_align_forward(torch.zeros(1))
+
+
+def _mmengine_like_checkpoint():
+    from mmengine.config import ConfigDict
+    from mmengine.logging import HistoryBuffer
+
+    buffer = HistoryBuffer()
+    buffer.update(1.5)
+    return {
+        'state_dict': {'w': torch.ones(2)},
+        'message_hub': {'log_scalars': {'loss': buffer}},
+        'meta': {'seed': np.int64(3), 'cfg': ConfigDict(a=1), 'arr': np.arange(3, dtype=np.float32),
+                 'dtype': np.dtype('float32')},
+    }
+
+
+def test_mmengine_checkpoint_loads_weights_only(tmp_path):
+    path = tmp_path / 'ckpt.pth'
+    torch.save(_mmengine_like_checkpoint(), path)
+    loaded = compat.load_checkpoint(str(path))
+    assert torch.equal(loaded['state_dict']['w'], torch.ones(2))
+    assert loaded['message_hub']['log_scalars']['loss'].mean() == 1.5
+    assert loaded['meta']['seed'] == 3 and loaded['meta']['cfg'].a == 1
+
+
+def test_real_mmengine_runner_checkpoint_loads(tmp_path):
+    from mmengine.runner import save_checkpoint
+    from mmengine.logging import MessageHub
+
+    hub = MessageHub.get_instance('compat-test')
+    hub.update_scalar('train/loss', 0.5)
+    save_checkpoint({'state_dict': {'w': torch.zeros(1)}, 'message_hub': hub.state_dict(),
+                     'meta': {'epoch': np.int64(1)}}, str(tmp_path / 'c.pth'))
+    assert 'message_hub' in compat.load_checkpoint(str(tmp_path / 'c.pth'))
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ('true',))
+
+
+def test_weights_only_stays_on_for_other_globals(tmp_path):
+    path = tmp_path / 'evil.pth'
+    torch.save({'x': _Evil()}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        compat.load_checkpoint(str(path))
+
+
+def test_getattr_allow_list_is_restricted_to_history_buffer_statistics():
+    from mmengine.logging import HistoryBuffer
+
+    assert compat.history_buffer_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean
+    with pytest.raises(pickle.UnpicklingError):
+        compat.history_buffer_getattr(os, 'system')
+
+
+def test_missing_checkpoint_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        compat.load_checkpoint(str(tmp_path / 'nope.pth'))
+
+
+def test_distributed_init_is_a_no_op_outside_torchrun(monkeypatch):
+    monkeypatch.delenv('WORLD_SIZE', raising=False)
+    assert compat.init_distributed() is False
+
+
+def test_distributed_init_uses_gloo_on_cpu(monkeypatch, tmp_path):
+    import torch.distributed as dist
+
+    if torch.cuda.is_available():
+        pytest.skip('checks the CPU path')
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    calls = {}
+    monkeypatch.setattr(dist, 'is_initialized', lambda: False)
+    monkeypatch.setattr(dist, 'init_process_group',
+                        lambda backend, timeout: calls.setdefault('backend', backend))
+    assert compat.init_distributed() is True
+    assert calls['backend'] == 'gloo'
+    assert compat.model_wrapper_cfg()['device_ids'] is None
