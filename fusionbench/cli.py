@@ -1,4 +1,4 @@
-"""``python -m fusionbench run | report | params | list | train | data``."""
+"""``python -m fusionbench run | report | params | list | train | preflight | data``."""
 from __future__ import annotations
 
 import argparse
@@ -68,10 +68,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         for job in plan(get_table(args.table), protocol, seeds, args.shard, args.rows):
             print(f'{job.run_id}  {job.key:40s} {job.config}')
         return 0
+    from fusionbench.experiments.preflight import find_missing, format_missing, unique
+    jobs = plan(get_table(args.table), protocol, 1, args.shard, args.rows)
+    missing = unique(m for job in jobs for m in find_missing(job.resolved))
+    if missing:  # fail before the first run, not inside every one
+        print(format_missing(missing, f'{args.table} [{args.protocol}]'), file=sys.stderr)
+        return 2
     start = time.perf_counter()
     summary = run_grid(args.table, args.protocol, seeds, args.jobs, args.shard, args.force,
-                       args.rows, progress=GridProgress(args.table))
-    outputs = write_outputs(args.table, args.protocol, summary['jobs'])
+                       args.rows, progress=GridProgress(args.table), launcher=args.launcher)
+    from fusionbench.experiments.grid import _is_main_process
+    if not _is_main_process():  # under torchrun: rank 0 writes and reports
+        return 1 if summary['failed'] else 0
+    # The CSV covers the whole table (every row, every shard) from the records on disk, so a
+    # shard or a --rows subset adds to it instead of replacing it; the last writer has it all.
+    everything = plan(get_table(args.table), protocol, seeds)
+    outputs = write_outputs(args.table, args.protocol, everything)
     elapsed = time.perf_counter() - start
     print(f"{args.table} [{args.protocol}]: {summary['planned']} runs planned, "
           f"{summary['skipped']} already done, {summary['ran']} ran, "
@@ -102,8 +114,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     if _is_main_process():
         for head, values in result['metrics'].items():
             print(f'{head:10s} ' + '  '.join(f'{k} {v:.2f}' for k, v in values.items()))
-        print(f"wall time {result['wall_time_s']:.1f} s on {result['device']}")
+        print(f"wall time {result['wall_time_s']:.1f} s on {result['device']}"
+              f" ({result['world_size']} process{'es' if result['world_size'] > 1 else ''})")
     return 0
+
+
+def cmd_preflight(args: argparse.Namespace) -> int:
+    from fusionbench.experiments.preflight import check_target, roots_line
+
+    count, missing = check_target(args.target, args.protocol)
+    print(f'preflight {args.target} [{args.protocol}]: {count} config(s); {roots_line()}')
+    for item in missing:
+        print(item)
+    print(f'{len(missing)} missing input(s)' if missing else 'all inputs present')
+    return 1 if missing else 0
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -124,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--rows', nargs='*', default=None, help='only these row ids')
     p.add_argument('--force', action='store_true', help='rerun cells that have a record')
     p.add_argument('--list', action='store_true', help='print the cells and exit')
+    p.add_argument('--launcher', default='none', choices=['none', 'pytorch', 'slurm'],
+                   help='under torchrun: every cell trains on all ranks, rank 0 records')
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser('report', help='render reports/<protocol>.md from the results')
@@ -146,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--work-dir', default=None)
     p.add_argument('--launcher', default='none', choices=['none', 'pytorch', 'slurm'])
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser('preflight', help='list the missing data sets / weights of a config, a '
+                                         'folder of configs or a table, with what to put there')
+    p.add_argument('target', help='config path, folder (e.g. configs/paper) or table name')
+    p.add_argument('--protocol', default='paper')
+    p.set_defaults(func=cmd_preflight)
 
     p = sub.add_parser('data', help='prepare real datasets')
     from fusionbench.data import converters

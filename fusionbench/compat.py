@@ -15,6 +15,12 @@ Three things do not work out of the box on that combination:
    defaults to NCCL. :func:`init_distributed` brings up the process group itself (gloo on CPU,
    nccl on GPU) so the Runner finds it initialised and skips its CUDA-only path, and
    :func:`model_wrapper_cfg` gives DDP ``device_ids=None`` on CPU.
+4. mmengine's auto-resume (``resume = True``) trusts ``work_dir/last_checkpoint`` blindly, and
+   its ``CheckpointHook`` deletes the previous checkpoint *before* writing the next one with a
+   plain (non-atomic) ``torch.save``, then rewrites ``last_checkpoint``. A run killed in that
+   window leaves a pointer to a deleted file, or to a truncated one, or an empty pointer, and
+   every later run of that work dir crashes on resume. :func:`prepare_resume` repairs the
+   pointer (newest intact checkpoint, or a fresh start) before the Runner is built.
 
 :func:`apply` runs 1 and 2; it is idempotent and called on ``import fusionbench``.
 """
@@ -157,6 +163,85 @@ def model_wrapper_cfg() -> dict:
     if not torch.cuda.is_available():
         cfg['device_ids'] = None
     return cfg
+
+
+def is_main_process() -> bool:
+    """Rank 0 of the process group, or any process outside one."""
+    import torch.distributed as dist
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def barrier() -> None:
+    """``torch.distributed.barrier()`` inside a process group; nothing outside one."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+LAST_CHECKPOINT = 'last_checkpoint'
+
+
+def intact_checkpoint(path: str) -> bool:
+    """True when ``path`` is a complete torch (zip) checkpoint.
+
+    ``torch.save`` writes the zip's central directory last, so a file cut short by a kill is not
+    a readable zip; this reads only the directory, not the tensors.
+    """
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return bool(archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def _checkpoints(work_dir: str) -> list[str]:
+    """The ``*.pth`` files directly under ``work_dir``, oldest first."""
+    paths = [os.path.join(work_dir, name) for name in os.listdir(work_dir)
+             if name.endswith('.pth')]
+    return sorted((p for p in paths if os.path.isfile(p)), key=os.path.getmtime)
+
+
+def prepare_resume(work_dir: str, fresh: bool = False) -> str | None:
+    """Make ``work_dir`` safe for mmengine's auto-resume; return what it will resume from.
+
+    ``fresh``: delete the checkpoints and the pointer, so the run starts from iteration 0
+    (``run --force``: otherwise the Runner would resume the finished run and train nothing).
+    Otherwise the pointer ``last_checkpoint`` is kept when it names an intact checkpoint, and
+    is rewritten (atomically) to the newest intact checkpoint of ``work_dir`` -- or removed,
+    for a fresh start -- when it is empty or names a missing or truncated file (a run killed
+    while checkpointing). A pointer to a moved results folder is followed to the same file
+    name in ``work_dir``. Logs are never touched. Call on one process only (rank 0).
+    """
+    if not os.path.isdir(work_dir):
+        return None
+    pointer = os.path.join(work_dir, LAST_CHECKPOINT)
+    if fresh:
+        for path in _checkpoints(work_dir):
+            os.remove(path)
+        if os.path.exists(pointer):
+            os.remove(pointer)
+        return None
+    if not os.path.exists(pointer):
+        return None
+    with open(pointer) as f:
+        named = f.read().strip()
+    candidates = [named, os.path.join(work_dir, os.path.basename(named))] if named else []
+    for path in candidates:
+        if os.path.isfile(path) and intact_checkpoint(path):
+            resume_from = path
+            break
+    else:
+        intact = [p for p in _checkpoints(work_dir) if intact_checkpoint(p)]
+        resume_from = intact[-1] if intact else None
+    if resume_from is None:
+        os.remove(pointer)
+    elif resume_from != named:
+        tmp = f'{pointer}.{os.getpid()}.tmp'
+        with open(tmp, 'w') as f:
+            f.write(resume_from)
+        os.replace(tmp, pointer)
+    return resume_from
 
 
 _applied = False

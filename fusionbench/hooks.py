@@ -3,9 +3,16 @@
 :class:`GammaSparsityHook` logs, for every channel-exchanging layer, the fraction of its
 penalised γ's that are under the threshold θ -- the channels that are (or, without exchange,
 would be) replaced. It shows whether the ℓ1 term did its job in the chosen budget.
+
+:class:`FiniteLossHook` stops a run whose loss goes NaN/inf (on every rank at once).
+:class:`RngStateHook` saves the RNG states with each checkpoint and puts them back on resume,
+so a run killed and resumed ends bit-identical to one that ran through.
 """
 from __future__ import annotations
 
+import random
+
+import numpy as np
 import torch
 from mmengine.hooks import Hook
 
@@ -73,9 +80,116 @@ class FiniteLossHook(Hook):
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         loss = (outputs or {}).get('loss')
-        if loss is not None and not torch.isfinite(loss).all():
-            raise TrainingDiverged(
-                f'loss is {float(loss)} at iteration {runner.iter + 1}')
+        finite = loss is None or bool(torch.isfinite(loss).all())
+        if not _all_ranks(finite):  # every rank stops together: none is left waiting in DDP
+            value = float(loss.detach()) if not finite else 'non-finite on another rank'
+            raise TrainingDiverged(f'loss is {value} at iteration {runner.iter + 1}')
+
+
+def _all_ranks(flag: bool) -> bool:
+    """``flag`` and-ed over the ranks of the process group (just ``flag`` outside one)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return flag
+    device = 'cuda' if dist.get_backend() == 'nccl' else 'cpu'
+    value = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value.item())
+
+
+def rng_state() -> dict:
+    """The global RNG states (python, numpy, torch, CUDA), weights-only loadable."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {'python': random.getstate(), 'torch': torch.get_rng_state(),
+             'numpy': {'kind': kind, 'keys': keys.tolist(), 'pos': int(pos),
+                       'has_gauss': int(has_gauss), 'cached': float(cached)}}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Put back what :func:`rng_state` returned."""
+    version, internal, gauss = state['python']
+    random.setstate((version, tuple(internal), gauss))
+    n = state['numpy']
+    np.random.set_state((n['kind'], np.asarray(n['keys'], dtype=np.uint32), n['pos'],
+                         n['has_gauss'], n['cached']))
+    torch.set_rng_state(state['torch'].cpu())
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([t.cpu() for t in state['cuda']])
+
+
+@HOOKS.register_module()
+class RngStateHook(Hook):
+    """Save the RNG states in every checkpoint (``checkpoint['rng_state']``); restore on resume.
+
+    mmengine's resume restores weights, optimizer, schedulers and the iteration, and replays the
+    data loader to the resumed iteration, but not the global RNGs: dropout (and anything else
+    drawing from torch's RNG in a training step) then differs from a run that never stopped.
+    The states are saved when the checkpoint is written (after iteration k-1) and put back right
+    before batch k is fetched on resume -- after the loader's replay, which re-draws the data
+    augmentation -- so the resumed run continues exactly where the killed one left off. For
+    epoch-based loops they are put back at the start of the resumed epoch (exact for
+    checkpoints written at epoch ends). In distributed runs rank 0's states are saved (every
+    rank draws the same as long as ranks share the seed, mmengine's default).
+
+    ``resumed_from`` is the iteration training resumed at (0 for a fresh start).
+    """
+
+    priority = 'VERY_LOW'
+
+    def __init__(self):
+        self._state: dict | None = None
+        self.resumed_from = 0
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint['rng_state'] = rng_state()
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        self._state = checkpoint.get('rng_state')
+
+    def before_train(self, runner) -> None:
+        self.resumed_from = runner.iter
+        if self._state is None or runner.iter == 0:
+            self._state = None
+            return
+        loop = runner.train_loop
+        iterator = getattr(loop, 'dataloader_iterator', None)
+        if iterator is None:  # epoch-based: the epoch starts with a fresh loader
+            return
+        loop.dataloader_iterator = _RestoreBeforeBatch(loop, iterator, runner.iter, self._restore)
+
+    def before_train_epoch(self, runner) -> None:
+        if self._state is not None and getattr(runner.train_loop, 'dataloader_iterator',
+                                               None) is None:
+            self._restore()
+
+    def _restore(self) -> None:
+        if self._state is not None:
+            set_rng_state(self._state)
+            self._state = None
+
+
+class _RestoreBeforeBatch:
+    """The train loop's data iterator, calling ``restore`` before the batch after ``skip``."""
+
+    def __init__(self, loop, iterator, skip: int, restore):
+        self._loop, self._iterator, self._left, self._restore = loop, iterator, skip, restore
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._left == 0:
+            self._restore()
+            self._loop.dataloader_iterator = self._iterator  # unwrap: a one-shot
+        self._left -= 1
+        return next(self._iterator)
+
+    def __getattr__(self, name: str):
+        return getattr(self._iterator, name)
 
 
 class TrainingDiverged(RuntimeError):

@@ -14,6 +14,7 @@ A *table spec* is duck-typed (the tables module implements it)::
     spec.claims            # claims judged on the aggregated table
     spec.column_cells      # optional {column: cell}: the column reads the records of that
                            # cell of the row (Table 2 trains each row in two settings)
+    row.column_cells       # optional per-row override of spec.column_cells
 
 :func:`aggregate` returns one row per spec row, in the spec's order, with the stable columns
 ``row, label, n_seeds, n_failed``, then ``<c>_mean, <c>_std, <c>_ci_low, <c>_ci_high`` for every
@@ -141,9 +142,13 @@ def records_for(records: Iterable[dict], spec: Any, row_id: str,
     return list({(r.get('cell', MAIN_CELL), _seed_key(r)): r for r in matched}.values())
 
 
-def column_cell(spec: Any, column: str) -> str | None:
-    """The cell whose records feed ``column`` (None: every cell of the row)."""
-    return getattr(spec, 'column_cells', {}).get(column)
+def column_cell(spec: Any, column: str, row: Any = None) -> str | None:
+    """The cell whose records feed ``column`` (None: every cell of the row).
+
+    ``row.column_cells`` (when the row has it) overrides the table's ``column_cells``.
+    """
+    override = (getattr(row, 'column_cells', None) or {}).get(column)
+    return override or (getattr(spec, 'column_cells', None) or {}).get(column)
 
 
 def _seed_key(record: dict) -> tuple[int, int, str]:
@@ -163,7 +168,8 @@ def metric_value(record: dict, head: str, metric: str) -> float:
 def seed_values(records: Iterable[dict], spec: Any, row_id: str, column: str) -> list[float]:
     """Per-seed values (ordered by seed, NaNs dropped) of metric ``column`` for one row."""
     head, metric = _metric_source(spec, column)
-    return _values(records_for(records, spec, row_id, cell=column_cell(spec, column)), head,
+    row = next((r for r in spec.rows if r.id == row_id), None)
+    return _values(records_for(records, spec, row_id, cell=column_cell(spec, column, row)), head,
                    metric)
 
 
@@ -211,13 +217,13 @@ def _aggregate_row(records: list[dict], spec: Any, row: Any, keep_values: bool,
     out: dict[str, Any] = {'row': row.id, 'label': row.label, 'n_seeds': len(ok_seeds),
                            'n_failed': len(failed_seeds - ok_seeds)}
     for name, head, metric in spec.metrics:
-        values = _values(_in_cell(ok, column_cell(spec, name)), head, metric)
+        values = _values(_in_cell(ok, column_cell(spec, name, row)), head, metric)
         stats = summarize(values, confidence=confidence, n_boot=n_boot, seed=seed)
         out.update({f'{name}_{stat}': value for stat, value in stats.items()})
         if keep_values:
             out[f'{name}_values'] = values
     for name, getter in spec.constant_columns.items():
-        out[name] = _constant(_in_cell(ok, column_cell(spec, name)), getter,
+        out[name] = _constant(_in_cell(ok, column_cell(spec, name, row)), getter,
                               f'{spec.name}/{row.id}/{name}')
     out['synthetic'] = any(bool(r.get('synthetic')) for r in ok)
     return out

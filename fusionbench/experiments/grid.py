@@ -1,15 +1,19 @@
 """The grid: every (row, cell, seed) of a table, run once, recorded once, resumable, shardable.
 
-A run's id is a hash of its fully resolved config (work dir excluded), protocol and seed. A
-finished run writes one JSON record atomically (temporary file, then ``os.replace``) to
-``results/<protocol>/runs/<table>/``; a record that exists is skipped next time (``force``
-reruns). A run that raises or whose loss goes NaN/inf is recorded as failed with its reason and
-the grid carries on. ``shard=(i, n)`` keeps the jobs whose position ``% n == i`` so a cluster
-job array can run disjoint cells into a shared folder; ``jobs`` runs that many local processes
-(one per GPU when there are GPUs).
+A run's id is a hash of its fully resolved config (machine-local places -- the work dir, the
+scene cache -- excluded, so shards on machines with different caches agree), protocol and
+seed. A finished run writes one JSON record atomically (temporary file, then ``os.replace``)
+to ``results/<protocol>/runs/<table>/``; a record that exists is skipped next time (``force``
+reruns from scratch). A run killed midway resumes from its last checkpoint next time, ending
+exactly where an uninterrupted run would. A run that raises or whose loss goes NaN/inf is
+recorded as failed with its reason and the grid carries on. ``shard=(i, n)`` keeps the jobs
+whose position ``% n == i`` so a cluster job array can run disjoint cells into a shared folder;
+``jobs`` runs that many local processes (one per GPU when there are GPUs); ``launcher`` runs
+each job on all ranks of a ``torchrun`` group.
 """
 from __future__ import annotations
 
+import copy
 import datetime
 import hashlib
 import json
@@ -25,7 +29,7 @@ from multiprocessing import get_context
 from typing import Any
 
 from fusionbench.experiments.protocols import Protocol, get_protocol
-from fusionbench.experiments.run import REPO_ROOT, resolve_config
+from fusionbench.experiments.run import REPO_ROOT, config_path, resolve_config
 from fusionbench.experiments.tables import TableSpec, get_table
 
 RECORD_SCHEMA = 1
@@ -67,10 +71,26 @@ def work_dir(protocol: str, table: str, run_id: str, root: str | None = None) ->
     return os.path.join(root or results_root(), protocol, 'work', table, run_id)
 
 
+#: Config keys naming machine-local places rather than the experiment; not part of a run id.
+LOCAL_KEYS = frozenset({'work_dir', 'cache_dir'})
+
+
+def _without_local_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_local_keys(v) for k, v in value.items() if k not in LOCAL_KEYS}
+    if isinstance(value, (list, tuple)):
+        return [_without_local_keys(v) for v in value]
+    return value
+
+
 def hash_config(resolved: dict, protocol: str, seed: int) -> str:
-    """12 hex digits of SHA-1 over the canonical JSON of (config, protocol, seed)."""
-    payload = json.dumps({'config': resolved, 'protocol': protocol, 'seed': seed},
-                         sort_keys=True, default=str)
+    """12 hex digits of SHA-1 over the canonical JSON of (config, protocol, seed).
+
+    Keys in :data:`LOCAL_KEYS` (at any depth) are left out: ``$FUSIONBENCH_CACHE`` on one
+    machine and another must not make the same run two runs.
+    """
+    payload = json.dumps({'config': _without_local_keys(resolved), 'protocol': protocol,
+                          'seed': seed}, sort_keys=True, default=str)
     return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
 
@@ -80,18 +100,24 @@ def plan(spec: TableSpec, protocol: Protocol, seeds: int, shard: tuple[int, int]
     index, count = shard
     if not 0 <= index < count:
         raise ValueError(f'shard must be i/n with 0 <= i < n, got {index}/{count}')
+    from mmengine.config import Config
+
+    runs = [(row, cell_name, cell, seed) for row, cell_name, cell in spec.cells()
+            if not rows or row.id in rows for seed in range(seeds)]
+    parsed: dict[str, Config] = {}  # each config file parsed once (parsing dominates planning)
     jobs = []
-    for row, cell_name, cell in spec.cells():
-        if rows and row.id not in rows:
+    for position, (row, cell_name, cell, seed) in enumerate(runs):
+        if position % count != index:
             continue
-        for seed in range(seeds):
-            cfg = resolve_config(cell.config, protocol, seed, cell.overrides)
-            resolved = json.loads(json.dumps(cfg.to_dict(), default=str))
-            resolved.pop('work_dir', None)
-            jobs.append(Job(spec.name, row.id, cell_name, seed, protocol.name, cell.config,
-                            dict(cell.overrides), hash_config(resolved, protocol.name, seed),
-                            resolved))
-    return [job for position, job in enumerate(jobs) if position % count == index]
+        if cell.config not in parsed:
+            parsed[cell.config] = Config.fromfile(config_path(cell.config))
+        cfg = resolve_config(copy.deepcopy(parsed[cell.config]), protocol, seed, cell.overrides)
+        resolved = json.loads(json.dumps(cfg.to_dict(), default=str))
+        resolved.pop('work_dir', None)
+        jobs.append(Job(spec.name, row.id, cell_name, seed, protocol.name, cell.config,
+                        dict(cell.overrides), hash_config(resolved, protocol.name, seed),
+                        resolved))
+    return jobs
 
 
 def git_state() -> dict[str, Any]:
@@ -121,19 +147,31 @@ def write_json_atomic(path: str, payload: dict) -> None:
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
     tmp = os.path.join(directory, f'.{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex}.tmp')
-    with open(tmp, 'w') as f:
-        json.dump(payload, f, indent=1, sort_keys=True, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, 'w') as f:
+            json.dump(payload, f, indent=1, sort_keys=True, default=str)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
 
 
-def execute(job: Job, root: str | None = None, launcher: str = 'none') -> dict:
-    """Run ``job`` and write its record (failed runs too); return the record."""
+def execute(job: Job, root: str | None = None, launcher: str = 'none',
+            fresh: bool = False) -> dict:
+    """Run ``job`` and write its record (failed runs too); return the record.
+
+    The job's work dir keeps its checkpoints: a run killed midway resumes from its last one
+    next time (bit-identical to an uninterrupted run, see
+    :class:`~fusionbench.hooks.RngStateHook`); ``fresh`` (``--force``) starts over instead.
+    Under a launcher every rank trains and rank 0 alone writes the record.
+    """
     from mmengine.config import Config
 
     from fusionbench.experiments.run import train_and_evaluate
@@ -150,7 +188,7 @@ def execute(job: Job, root: str | None = None, launcher: str = 'none') -> dict:
     try:
         cfg = Config(job.resolved)
         cfg.work_dir = work_dir(job.protocol, job.table, job.run_id, root)
-        result = train_and_evaluate(cfg, launcher=launcher)
+        result = train_and_evaluate(cfg, launcher=launcher, fresh=fresh)
         record.update(status='ok', error=None, **result)
     except Exception as err:  # noqa: BLE001 - any failure becomes a failed record
         record.update(status='failed', error=f'{type(err).__name__}: {err}'.splitlines()[0],
@@ -169,8 +207,8 @@ def _device() -> str:
 
 
 def _is_main_process() -> bool:
-    import torch.distributed as dist
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+    from fusionbench.compat import is_main_process
+    return is_main_process()
 
 
 def finished_record(job: Job, root: str | None = None) -> str | None:
@@ -189,20 +227,40 @@ def _worker_init(threads: int, gpus: list[str]) -> None:
     torch.set_num_threads(max(1, threads))
 
 
-def _run_in_worker(job: Job, root: str | None) -> dict:
-    return execute(job, root)
+def _run_in_worker(job: Job, root: str | None, fresh: bool = False) -> dict:
+    return execute(job, root, fresh=fresh)
+
+
+def _from_rank0(value: Any) -> Any:
+    """Rank 0's ``value`` on every rank (``value`` itself outside a process group)."""
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
              shard: tuple[int, int] = (0, 1), force: bool = False, rows: list[str] | None = None,
-             root: str | None = None, progress: Any = None) -> dict[str, Any]:
+             root: str | None = None, progress: Any = None,
+             launcher: str = 'none') -> dict[str, Any]:
     """Run the missing jobs of ``table`` under ``protocol``; return a summary.
 
     Summary: ``{'planned', 'skipped', 'ran', 'failed': [record...], 'jobs': [Job...]}``.
+    ``launcher='pytorch'`` (under ``torchrun``) trains every job on all ranks; rank 0 decides
+    which jobs are missing and alone writes records and reports progress.
     """
+    if launcher != 'none' and jobs > 1:
+        raise ValueError('--jobs runs local processes; under a launcher use one job per rank')
     spec, proto = get_table(table), get_protocol(protocol)
     todo_all = plan(spec, proto, seeds or proto.seeds, shard, rows)
-    todo = [j for j in todo_all if force or not finished_record(j, root)]
+    if launcher != 'none':
+        from fusionbench.compat import init_distributed
+        init_distributed()
+        if not _is_main_process():
+            progress = None
+    todo = _from_rank0([j for j in todo_all if force or not finished_record(j, root)])
     summary = {'planned': len(todo_all), 'skipped': len(todo_all) - len(todo), 'ran': 0,
                'failed': [], 'jobs': todo_all}
     if progress is not None:
@@ -218,14 +276,14 @@ def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
 
     if jobs <= 1:
         for job in todo:
-            finished(execute(job, root))
+            finished(execute(job, root, launcher=launcher, fresh=force))
     else:
         import torch
         gpus = [str(i) for i in range(torch.cuda.device_count())]
         threads = max(1, (os.cpu_count() or 1) // jobs)
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context('spawn'),
                                  initializer=_worker_init, initargs=(threads, gpus)) as pool:
-            futures = [pool.submit(_run_in_worker, job, root) for job in todo]
+            futures = [pool.submit(_run_in_worker, job, root, force) for job in todo]
             for future in as_completed(futures):
                 finished(future.result())
     if progress is not None:

@@ -6,7 +6,9 @@ over seeds of every metric column, parameter counts, ``synthetic``); plots go to
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 from pathlib import Path
 
 from fusionbench import registry
@@ -24,22 +26,66 @@ def reports_root() -> str:
 
 
 def write_outputs(table: str, protocol: str, jobs: list[Job], root: str | None = None) -> list[Path]:
-    """Aggregate the records of ``jobs`` into the table's CSV and plots; return the paths."""
+    """Aggregate the records of ``jobs`` into the table's CSV and plots; return the paths.
+
+    Read, aggregate and write happen under a lock file (``work/<table>.lock``), so when several
+    processes (shards) finish together the last one to write has read every record: no shard's
+    stale aggregate can land after a complete one.
+    """
     spec = get_table(table)
     wanted = {job.run_id for job in jobs}
     folder = runs_dir(protocol, table, root)
+    out = Path(root or results_root()) / protocol
+    with _locked(out / 'work' / f'{table}.lock'):  # work/ is scratch (git-ignored)
+        return _write_outputs(table, spec, folder, wanted, out)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive ``flock`` on ``path`` (created if missing; no lock where flock is missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    with open(path, 'a') as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_outputs(table: str, spec, folder: str, wanted: set, out: Path) -> list[Path]:
     records = [r for r in (load_records(folder) if os.path.isdir(folder) else [])
                if r.get('run_id') in wanted]
     df = aggregate(records, spec)
-    out = Path(root or results_root()) / protocol
     paths = [write_table_csv(df, out / f'{table}.csv')]
     if df['n_seeds'].sum():
-        paths.append(plot_heads(df, spec, out / 'plots' / f'{table}.png'))
+        paths.append(_atomic_plot(out / 'plots' / f'{table}.png',
+                                  lambda tmp: plot_heads(df, spec, tmp)))
         for plot in getattr(spec, 'plots', []):
-            paths.append(plot_metric_vs_params(
-                df, plot['x_col'], plot['y_col'], plot['hue_col'], plot['style_col'],
-                out / 'plots' / f"{table}_{plot['name']}.png"))
+            paths.append(_atomic_plot(
+                out / 'plots' / f"{table}_{plot['name']}.png",
+                lambda tmp, plot=plot: plot_metric_vs_params(
+                    df, plot['x_col'], plot['y_col'], plot['hue_col'], plot['style_col'], tmp)))
     return paths
+
+
+def _atomic_plot(path: Path, draw) -> Path:
+    """``draw(tmp)`` into a temporary file beside ``path``, then ``os.replace`` it there.
+
+    Shards finishing together all rewrite the same plot; none may see or leave half a PNG.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.stem}.{os.getpid()}.{uuid.uuid4().hex}.tmp{path.suffix}')
+    try:
+        draw(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def render_reports(protocol: str | None = None, root: str | None = None,

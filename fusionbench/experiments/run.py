@@ -16,11 +16,14 @@ from mmengine.config import Config
 
 from fusionbench import compat, registry
 from fusionbench.evaluation.params import parameter_counts
-from fusionbench.hooks import TrainingDiverged
+from fusionbench.hooks import RngStateHook, TrainingDiverged
 from fusionbench.experiments.protocols import Protocol
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG_ROOT = os.path.join(REPO_ROOT, 'configs')
+#: Head name under which a record also keeps the model's main prediction (the α-ensemble, or the
+#: only modality of a uni-modal model), so one table column can span both kinds of rows.
+PRIMARY_HEAD = 'primary'
 
 
 def config_path(config: str) -> str:
@@ -54,22 +57,43 @@ def _quiet_mmengine(level: int) -> None:
     logging.getLogger('mmengine').setLevel(level)
 
 
-def train_and_evaluate(cfg: Config, launcher: str = 'none') -> dict[str, Any]:
+def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False) -> dict[str, Any]:
     """Train ``cfg`` with mmengine's Runner, then evaluate once on its val split.
 
+    A work dir holding a killed run's checkpoint resumes from it (``cfg.resume``), exactly: the
+    pointer is repaired first (:func:`~fusionbench.compat.prepare_resume`) and
+    :class:`~fusionbench.hooks.RngStateHook` restores the RNG states. ``fresh`` deletes the work
+    dir's checkpoints first, so the run starts over (``run --force``). The result also holds
+    ``resumed_from_iter`` (0 for a fresh start), ``torch_threads`` (CPU results depend on the
+    thread count: float reductions are split differently) and ``world_size`` (processes that
+    trained it, each on its own batches).
+
     Returns ``{'metrics': {head: {aAcc, mIoU, mAcc}}, 'params': {...}, 'gamma_sparsity':
-    {...}, 'wall_time_s': float, 'device': str}``. Raises :class:`TrainingDiverged` (from
-    :class:`~fusionbench.hooks.FiniteLossHook`) when the loss goes NaN or infinite.
+    {...}, 'wall_time_s': float, 'device': str}``; the heads include :data:`PRIMARY_HEAD`. Raises :class:`TrainingDiverged` (from
+    :class:`~fusionbench.hooks.FiniteLossHook`) when the loss goes NaN or infinite, and
+    :class:`~fusionbench.experiments.preflight.PreflightError` -- before anything is built --
+    when a data set or weights file is missing (``data/`` and ``checkpoints/`` paths are resolved
+    against ``$FUSIONBENCH_DATA`` / ``$FUSIONBENCH_WEIGHTS`` first).
     """
     from mmengine.runner import Runner
 
+    from fusionbench.experiments.preflight import prepare
+
     compat.apply()
+    prepare(cfg)
     if launcher != 'none':
         compat.init_distributed()
         cfg.model_wrapper_cfg = compat.model_wrapper_cfg()
     cfg.launcher = launcher
     _quiet_mmengine(logging.WARNING)
     start = time.perf_counter()
+    if cfg.get('work_dir') and (fresh or cfg.get('resume')):
+        if compat.is_main_process():
+            compat.prepare_resume(cfg.work_dir, fresh=fresh)
+        compat.barrier()
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(h.get('type') == 'RngStateHook' for h in hooks):
+        cfg.custom_hooks = [*hooks, dict(type='RngStateHook')]
     cfg.setdefault('experiment_name', f'fusionbench-{os.getpid()}-{time.time_ns()}')
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -80,6 +104,8 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none') -> dict[str, Any]:
         if '/' in key:
             head, name = key.split('/', 1)
             metrics.setdefault(head, {})[name] = float(value)
+        else:  # the model's main prediction, unprefixed: the ensemble, or the only modality
+            metrics.setdefault(PRIMARY_HEAD, {})[key] = float(value)
     device = (torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')
     return {
         'metrics': metrics,
@@ -87,4 +113,8 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none') -> dict[str, Any]:
         'gamma_sparsity': runner.message_hub.get_info('gamma_sparsity') or {},
         'wall_time_s': round(wall, 2),
         'device': device,
+        'resumed_from_iter': next((int(h.resumed_from) for h in runner.hooks
+                                   if isinstance(h, RngStateHook)), 0),
+        'torch_threads': torch.get_num_threads(),
+        'world_size': runner.world_size,
     }

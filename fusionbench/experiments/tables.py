@@ -27,13 +27,18 @@ class Cell:
 
 @dataclass(frozen=True)
 class Row:
-    """A table row: its id (the paper's row key where the paper has it) and its cells."""
+    """A table row: its id (the paper's row key where the paper has it) and its cells.
+
+    ``column_cells`` overrides the table's ``column_cells`` for this row, e.g. Table 2's
+    uni-modal rows read their "commonly-used" columns from their only cell.
+    """
 
     id: str
     label: str
     cells: dict[str, Cell]
     paper_row: str | None = None
     note: str = ''
+    column_cells: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,12 @@ class Metric:
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A table: rows, metric columns, the paper's matching columns, claims."""
+    """A table: rows, metric columns, the paper's matching columns, claims.
+
+    ``column_cells``: ``{column: cell}`` -- the column reads that cell's records of each row
+    (Table 2 trains each row in two settings); ``plots``: extra figures,
+    ``[{'name', 'x_col', 'y_col', 'hue_col', 'style_col'}]`` (see the report's plots).
+    """
 
     name: str
     title: str
@@ -57,6 +67,8 @@ class TableSpec:
     paper_columns: dict[str, str]
     constant_columns: dict[str, Callable[[dict], Any]] = field(default_factory=dict)
     claims: list = field(default_factory=list)
+    column_cells: dict[str, str] = field(default_factory=dict)
+    plots: list[dict] = field(default_factory=list)
 
     @property
     def metrics(self) -> list[tuple[str, str, str]]:
@@ -74,9 +86,22 @@ class TableSpec:
         return [(row, name, cell) for row in self.rows for name, cell in row.cells.items()]
 
 
+@dataclass(frozen=True)
+class ParamsColumn:
+    """A constant column: ``record['params'][key]`` in millions (0.1 M as the paper).
+
+    ``key`` says which count it shows (``python -m fusionbench params <table>`` reads it).
+    """
+
+    key: str
+
+    def __call__(self, record: dict) -> float:
+        return round(record['params'][self.key] / 1e6, 1)
+
+
 def params_m(key: str) -> Callable[[dict], float]:
-    """A constant column: ``record['params'][key]`` in millions (0.1 M as the paper)."""
-    return lambda record: round(record['params'][key] / 1e6, 1)
+    """A constant column: ``record['params'][key]`` in millions (see :class:`ParamsColumn`)."""
+    return ParamsColumn(key)
 
 
 def get_table(name: str) -> TableSpec:
@@ -113,4 +138,196 @@ def table1() -> TableSpec:
                        'ensemble_miou': 'ensemble_miou'},
         constant_columns={'params_total_m': params_m('total')},
         claims=list(PAPER_CLAIMS.get('table1', [])),
+    )
+
+
+# ----------------------------------------------------------------------------- Table 3
+@dataclass(frozen=True)
+class ReportedTableSpec(TableSpec):
+    """A table whose report also lists rows of the paper that fusionbench does not run.
+
+    ``paper_table``: the paper CSV the numbers come from (default: ``name``);
+    ``reported_rows``: its row keys shown as reported (other methods' numbers, as printed).
+    """
+
+    paper_table: str = ''
+    reported_rows: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.paper_table:
+            object.__setattr__(self, 'paper_table', self.name)
+
+
+#: Table 3's rows from other papers (``ours`` is False in results/paper/table3.csv).
+TABLE3_LITERATURE = (
+    'fcn32s_vgg16', 'refinenet_resnet101_rgb', 'refinenet_resnet152_rgb', 'fusenet_vgg16',
+    'acnet_resnet50', 'ssma_resnet50', 'ssma_resnet101', 'cbn_resnet101', '3dgnn_resnet101',
+    'scn_resnet152', 'cfn_resnet152', 'rdfnet_resnet101', 'rdfnet_resnet152')
+
+#: The head Table 3 reads: the model's main prediction (CEN's ensemble, or the RGB-only head);
+#: :data:`fusionbench.experiments.run.PRIMARY_HEAD` of the records.
+PRIMARY = 'primary'
+
+#: Table 3's rows we run: (row id, label, config stem, paper row, note). ``{s}`` is the schedule
+#: and dataset suffix of the config name; the multi-scale rows use the ``_ms`` configs.
+_TABLE3_ROWS = (
+    ('cen_refinenet101_ss', 'CEN RefineNet ResNet-101, single-scale',
+     'cen_refinenet-r101_{s101}', 'cen_refinenet101_single', ''),
+    ('cen_refinenet101_ms', 'CEN RefineNet ResNet-101, multi-scale',
+     'cen_refinenet-r101_{s101}_ms', 'cen_refinenet101_multi', ''),
+    ('cen_refinenet152_ss', 'CEN RefineNet ResNet-152, single-scale',
+     'cen_refinenet-r152_{s152}', None, 'not in the paper'),
+    ('cen_refinenet152_ms', 'CEN RefineNet ResNet-152, multi-scale',
+     'cen_refinenet-r152_{s152}_ms', 'cen_refinenet152_multi', ''),
+    ('cen_pspnet152_ss', 'CEN PSPNet ResNet-152, single-scale',
+     'cen_pspnet-r152_{s152}', None, 'not in the paper'),
+    ('cen_pspnet152_ms', 'CEN PSPNet ResNet-152, multi-scale',
+     'cen_pspnet-r152_{s152}_ms', 'cen_pspnet152_multi', ''),
+    ('rgb_refinenet101_ms', 'RGB-only RefineNet ResNet-101, multi-scale',
+     'rgb_refinenet-r101_{s101}_ms', 'refinenet_resnet101_rgb',
+     "paper: the original RefineNet's reported number"),
+    ('rgb_refinenet152_ms', 'RGB-only RefineNet ResNet-152, multi-scale',
+     'rgb_refinenet-r152_{s152}_ms', 'refinenet_resnet152_rgb',
+     "paper: the original RefineNet's reported number"),
+)
+
+_TABLE3_NOTES = {
+    'cen_refinenet101_ms': 'the single-scale row\'s training repeated (the grid trains each row)',
+    'cen_refinenet152_ms': 'the single-scale row\'s training repeated',
+    'cen_pspnet152_ms': 'the single-scale row\'s training repeated',
+}
+
+
+def _table3(name: str, dataset: str, prefix: str, title: str) -> ReportedTableSpec:
+    """Table 3 on one data set (``prefix``: the paper CSV's column prefix, nyu / sun)."""
+    suffix = {'nyudv2-40': {'s101': '300e_nyudv2-40', 's152': '450e_nyudv2-40'},
+              'sunrgbd-37': {'s101': '60e_sunrgbd-37', 's152': '60e_sunrgbd-37'}}[dataset]
+    rows = []
+    for row_id, label, stem, paper_row, note in _TABLE3_ROWS:
+        notes = [n for n in (note, _TABLE3_NOTES.get(row_id, '')) if n]
+        rows.append(Row(row_id, label, {MAIN_CELL: Cell(f'table3/{stem.format(**suffix)}.py')},
+                        paper_row=paper_row, note='; '.join(notes)))
+    columns = [(f'{prefix}_pixel_acc', 'aAcc'), (f'{prefix}_mean_acc', 'mAcc'),
+               (f'{prefix}_miou', 'mIoU')]
+    return ReportedTableSpec(
+        name=name, title=title, rows=rows,
+        metric_specs=[Metric(column, PRIMARY, metric) for column, metric in columns],
+        paper_columns={column: column for column, _ in columns},
+        constant_columns={'params_total_m': params_m('total')},
+        claims=_table3_claims(name, f'{prefix}_miou'),
+        paper_table='table3', reported_rows=TABLE3_LITERATURE)
+
+
+def _table3_claims(table: str, miou: str) -> list:
+    from fusionbench.experiments.claims import Claim
+    return [
+        Claim(f'{table}.multiscale_helps', table, 'Multi-scale testing raises the mIoU of '
+              'CEN RefineNet-101 over single-scale testing', 'greater', miou,
+              ('cen_refinenet101_ms', 'cen_refinenet101_ss')),
+        Claim(f'{table}.rgbd_beats_rgb', table, 'CEN on RGB-D beats the RGB-only RefineNet of '
+              'the same backbone (ResNet-101)', 'greater', miou,
+              ('cen_refinenet101_ms', 'rgb_refinenet101_ms')),
+        Claim(f'{table}.deeper_helps', table, 'CEN RefineNet with ResNet-152 beats ResNet-101 '
+              '(multi-scale)', 'greater', miou, ('cen_refinenet152_ms', 'cen_refinenet101_ms')),
+        Claim(f'{table}.pspnet_best', table, 'CEN PSPNet ResNet-152 is the best of our rows '
+              '(multi-scale)', 'greater_all', miou,
+              ('cen_pspnet152_ms', 'cen_refinenet152_ms', 'cen_refinenet101_ms',
+               'rgb_refinenet152_ms', 'rgb_refinenet101_ms')),
+    ]
+
+
+@registry.TABLES.register_module(name='table3')
+def table3() -> TableSpec:
+    """Table 3: CEN against the state of the art on NYUDv2 (pixel acc., mean acc., mean IoU)."""
+    return _table3('table3', 'nyudv2-40', 'nyu',
+                   'Table 3: comparison with the state of the art on NYUDv2 (40 classes, %; '
+                   'CEN rows: the α-ensemble head; RGB rows: the RGB head; ResNet-101 / -152 are '
+                   'ResNet-18 / -34 on the mini and smoke protocols)')
+
+
+@registry.TABLES.register_module(name='table3_sunrgbd')
+def table3_sunrgbd() -> TableSpec:
+    """Table 3's SUN RGB-D half (for the paper protocol: on synthetic data it repeats table3)."""
+    return _table3('table3_sunrgbd', 'sunrgbd-37', 'sun',
+                   'Table 3: comparison with the state of the art on SUN RGB-D (37 classes, %; '
+                   'CEN rows: the α-ensemble head; RGB rows: the RGB head)')
+
+
+# ----------------------------------------------------------------------------- Table 2
+T2 = 'table2/{}_refinenet-r101_300e_nyudv2-40.py'
+T2_COMMON, T2_SAME = 'common', 'same'
+T2_STAGES = ('early', 'middle', 'late', 'all')
+#: (row key prefix = the paper's, config name prefix, label, in the paper's Table 2)
+T2_METHODS = (('concat', 'concat', 'Concat', True), ('align', 'align-mmd', 'Align (MMD)', True),
+              ('self_att', 'self-attention', 'Self-att. (SSMA)', True),
+              ('average', 'average', 'Average', False))
+
+
+def _table2_row_method(record: dict) -> str:
+    """Constant column ``method`` (the plots' hue): the row key without its stage."""
+    row = str(record['row'])
+    return row.rsplit('_', 1)[0] if row.endswith(T2_STAGES) else row.split('_')[0]
+
+
+def _table2_row_stage(record: dict) -> str | None:
+    """Constant column ``stage`` (the plots' marker): early / middle / late / all, or None."""
+    stage = str(record['row']).rsplit('_', 1)[-1]
+    return stage if stage in T2_STAGES else None
+
+
+@registry.TABLES.register_module(name='table2')
+def table2() -> TableSpec:
+    """Table 2: CEN against concat / align / self-attention (+ averaging) in both settings.
+
+    Each baseline row has two cells: ``common`` (the commonly-used setting: separate networks,
+    :mod:`fusionbench.models.separate_streams`) and ``same`` (CEN's setting: shared convs, private
+    BNs, every stream kept). The uni-modal rows and CEN have one cell (``same``); the uni-modal
+    networks are the same in both settings, so their commonly-used columns read that cell.
+    """
+    from fusionbench.experiments.claims import PAPER_CLAIMS
+
+    def unimodal(modality: str) -> Row:
+        return Row(f'unimodal_{modality}', f'uni-modal {modality}',
+                   {T2_SAME: Cell(T2.format(f'unimodal-{modality}'))},
+                   paper_row=f'unimodal_{modality}',
+                   column_cells={'common_miou': T2_SAME, 'params_common_m': T2_SAME})
+
+    def baselines(in_paper: bool) -> list[Row]:
+        return [Row(f'{key}_{stage}', f'{label} ({stage})',
+                    {T2_COMMON: Cell(T2.format(f'{config}-{stage}-common')),
+                     T2_SAME: Cell(T2.format(f'{config}-{stage}-same'))},
+                    paper_row=f'{key}_{stage}' if in_paper else None,
+                    note='' if in_paper else "not in the paper's Table 2 (Table 4 has averaging)")
+                for key, config, label, listed in T2_METHODS if listed == in_paper
+                for stage in T2_STAGES]
+
+    cen = Row('cen', 'CEN (channel exchanging)', {T2_SAME: Cell(T1.format('cen-directed-l1half'))},
+              paper_row='cen')
+    rows = [unimodal('rgb'), unimodal('depth'), *baselines(True), cen, *baselines(False)]
+    metrics = [Metric('common_miou', PRIMARY, cell=T2_COMMON),
+               Metric('rgb_miou', 'rgb', cell=T2_SAME),
+               Metric('depth_miou', 'depth', cell=T2_SAME),
+               Metric('ensemble_miou', 'ensemble', cell=T2_SAME)]
+    params = {'params_common_m': (params_m('total'), T2_COMMON),
+              'params_same_m': (params_m('total'), T2_SAME),
+              'fusion_params_m': (params_m('fusion'), T2_SAME)}
+    plot = dict(x_col='fusion_params_m', hue_col='method', style_col='stage')
+    return TableSpec(
+        name='table2',
+        title='Table 2: fusion baselines in the commonly-used setting (separate networks) and in '
+              "CEN's setting (shared convs, private BNs, every stream kept): mean IoU (%) and "
+              'parameters (M)',
+        rows=rows,
+        metric_specs=metrics,
+        paper_columns={'common_miou': 'common_miou', 'rgb_miou': 'same_rgb_miou',
+                       'depth_miou': 'same_depth_miou', 'ensemble_miou': 'same_ensemble_miou',
+                       'params_common_m': 'common_params_m', 'params_same_m': 'same_params_m',
+                       'fusion_params_m': 'fusion_params_m'},
+        constant_columns={**{name: getter for name, (getter, _) in params.items()},
+                          'method': _table2_row_method, 'stage': _table2_row_stage},
+        column_cells={**{m.column: m.cell for m in metrics},
+                      **{name: cell for name, (_, cell) in params.items()}},
+        claims=list(PAPER_CLAIMS.get('table2', [])),
+        plots=[dict(name='miou_vs_fusion_params', y_col='ensemble_miou', **plot),
+               dict(name='common_miou_vs_fusion_params', y_col='common_miou', **plot)],
     )

@@ -111,6 +111,19 @@ class Bottleneck(_Block):
 BLOCKS = {'basic': BasicBlock, 'bottleneck': Bottleneck}
 
 
+def stage_planes(stage: int, width: float) -> int:
+    """Bottleneck/basic width of stage 1..4 (64·w·2^(stage-1), at least 8)."""
+    return max(8, int(round(64 * width * 2 ** (stage - 1))))
+
+
+def stage_channels(depth: int, width: float = 1.0) -> list[int]:
+    """Output channels of stages 1..4 of a ResNet of ``depth`` and ``width`` (no model built)."""
+    if depth not in ARCH:
+        raise ValueError(f'ResNet depth must be one of {sorted(ARCH)}, got {depth}')
+    expansion = EXPANSION[ARCH[depth][0]]
+    return [stage_planes(stage, width) * expansion for stage in range(1, 5)]
+
+
 @registry.MODELS.register_module()
 class MultiModalResNet(BaseModule):
     """ResNet encoder over stacked modalities.
@@ -127,6 +140,11 @@ class MultiModalResNet(BaseModule):
             ``stages`` picks the stages whose points get a fusion module.
         pretrained: local path of a torchvision ImageNet state dict (``resnet101-*.pth``);
             loaded by :meth:`init_weights`. Nothing is ever downloaded.
+        first_stage, last_stage: build only stages ``first_stage..last_stage`` (the stem only
+            when ``first_stage == 1``; the other ``layer<s>`` are empty). A part of a ResNet, for
+            networks split at a fusion point (:mod:`fusionbench.models.separate_streams`):
+            ``forward`` then takes stage ``first_stage - 1``'s output and returns the built
+            stages' features.
 
     Shapes: ``forward([M*N, C_in, H, W])`` -> ``([l1, l2, l3, l4], losses)`` with ``l_s`` of
     shape ``[M*N, C_s, H/2^(s+1), W/2^(s+1)]``, ``C_s = 64·w·2^(s-1)·expansion``.
@@ -135,8 +153,12 @@ class MultiModalResNet(BaseModule):
     def __init__(self, depth: int = 101, num_modalities: int = 2, in_channels: int = 3,
                  width: float = 1.0, norm_sharing: str = 'private', norm_kind: str = 'bn',
                  fusion: dict | None = None, pretrained: str | None = None,
-                 init_cfg: dict | None = None):
+                 first_stage: int = 1, last_stage: int = 4, init_cfg: dict | None = None):
         super().__init__(init_cfg)
+        if not 1 <= first_stage <= last_stage <= 4:
+            raise ValueError(f'need 1 <= first_stage <= last_stage <= 4, got {first_stage}, '
+                             f'{last_stage}')
+        self.first_stage, self.last_stage = first_stage, last_stage
         if depth not in ARCH:
             raise ValueError(f'ResNet depth must be one of {sorted(ARCH)}, got {depth}')
         block_kind, layers = ARCH[depth]
@@ -152,15 +174,18 @@ class MultiModalResNet(BaseModule):
             return build_norm(norm_sharing, channels, num_modalities, norm_kind)
 
         stem = max(8, int(round(64 * width)))
-        self.conv1 = nn.Conv2d(in_channels, stem, 7, 2, 3, bias=False)
-        self.bn1 = norm(stem)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        if first_stage == 1:
+            self.conv1 = nn.Conv2d(in_channels, stem, 7, 2, 3, bias=False)
+            self.bn1 = norm(stem)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
         inplanes = stem
         self.out_channels: list[int] = []
         for stage, num_blocks in enumerate(layers, start=1):
-            planes = max(8, int(round(64 * width * 2 ** (stage - 1))))
+            planes = stage_planes(stage, width)
             blocks = []
+            if not first_stage <= stage <= last_stage:  # not part of this network: no blocks
+                num_blocks, inplanes = 0, planes * expansion
             for index in range(num_blocks):
                 stride = 2 if stage > 1 and index == 0 else 1
                 downsample = None
@@ -186,6 +211,9 @@ class MultiModalResNet(BaseModule):
         for stage in stages:
             if stage not in (1, 2, 3, 4):
                 raise ValueError(f'fusion stages must be within 1..4, got {stages}')
+            if not self.first_stage <= stage <= self.last_stage:
+                raise ValueError(f'fusion stage {stage} is outside the built stages '
+                                 f'{self.first_stage}..{self.last_stage}')
             if position == 'block':
                 for index, block in enumerate(self.stages[stage - 1]):
                     point = FusionPoint(f'layer{stage}.{index}', 'block', stage,
@@ -200,23 +228,36 @@ class MultiModalResNet(BaseModule):
                 if not module.keeps_streams:
                     raise ValueError(
                         f'{type(module).__name__} aggregates the modalities into one stream; '
-                        'MultiModalResNet keeps every stream (use the commonly-used setting)')
+                        'MultiModalResNet keeps every stream (use the commonly-used setting: '
+                        'SeparateStreamsResNet)')
                 self.stage_fusions[str(stage)] = module
 
     def fusion_modules(self) -> Iterator[FusionModule]:
         """Every fusion module of the encoder, in forward order."""
         return (m for m in self.modules() if isinstance(m, FusionModule))
 
+    def forward_stem(self, x: Tensor) -> Tensor:
+        """``[M*N, C_in, H, W]`` -> the stem's output ``[M*N, C_stem, H/4, W/4]``."""
+        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+
+    def forward_stage(self, stage: int, x: Tensor) -> tuple[Tensor, LossDict]:
+        """Stage ``stage``'s blocks, then its stage fusion if any: ``(features, losses)``."""
+        losses: LossDict = {}
+        for block in self.stages[stage - 1]:
+            x, block_losses = block(x)
+            merge_losses(losses, block_losses)
+        if str(stage) in self.stage_fusions:
+            x, stage_losses = self.stage_fusions[str(stage)](x, None)
+            merge_losses(losses, stage_losses)
+        return x, losses
+
     def forward(self, x: Tensor) -> tuple[list[Tensor], LossDict]:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        if self.first_stage == 1:
+            x = self.forward_stem(x)
         features, losses = [], {}
-        for stage, blocks in enumerate(self.stages, start=1):
-            for block in blocks:
-                x, block_losses = block(x)
-                merge_losses(losses, block_losses)
-            if str(stage) in self.stage_fusions:
-                x, stage_losses = self.stage_fusions[str(stage)](x, None)
-                merge_losses(losses, stage_losses)
+        for stage in range(self.first_stage, self.last_stage + 1):
+            x, stage_losses = self.forward_stage(stage, x)
+            merge_losses(losses, stage_losses)
             features.append(x)
         return features, losses
 
@@ -242,6 +283,7 @@ class MultiModalResNet(BaseModule):
                 f'resnet{self.depth} state dict there (fusionbench never downloads weights)')
         state = torch.load(path, map_location='cpu', weights_only=True)
         state = state.get('state_dict', state)
+        state = {k: v for k, v in state.items() if self._builds(k)}
         norms = {name: mod for name, mod in self.named_modules()
                  if isinstance(mod, (ModalityNorm, SharedNorm))}
         own = self.state_dict()
@@ -267,6 +309,13 @@ class MultiModalResNet(BaseModule):
             raise KeyError(f'{path} lacks {len(missing)} weights of ResNet-{self.depth}, e.g. '
                            f'{missing[0]}')
         self.load_state_dict(convs, strict=False)
+
+    def _builds(self, key: str) -> bool:
+        """Whether a torchvision key belongs to the stages this network builds."""
+        head = key.split('.', 1)[0]
+        if head.startswith('layer') and head[5:].isdigit():
+            return self.first_stage <= int(head[5:]) <= self.last_stage
+        return head not in ('conv1', 'bn1') or self.first_stage == 1
 
     def _check_shape(self, path: str, key: str, got: torch.Size, want: torch.Size) -> None:
         if tuple(got) != tuple(want):

@@ -83,9 +83,10 @@ class MultiModalDataPreprocessor(BaseDataPreprocessor):
                 sample.set_metainfo({'pad_shape': (height, width)})
                 if 'gt_sem_seg' in sample:
                     label = sample.gt_sem_seg.data
-                    sample.gt_sem_seg.data = F.pad(
+                    # a new PixelData: mmengine fixes an existing one's H and W
+                    sample.gt_sem_seg = PixelData(data=F.pad(
                         label, (0, width - label.shape[-1], 0, height - label.shape[-2]),
-                        value=IGNORE_INDEX)
+                        value=IGNORE_INDEX))
         return {'inputs': torch.cat(stacked, dim=0), 'data_samples': samples}
 
 
@@ -102,6 +103,11 @@ class MultiModalSegmentor(BaseModel):
         num_classes: K; ``ignore_index``: label ignored by losses and metrics.
         ensemble: add the α-ensemble head (needs M >= 2).
         data_preprocessor: defaults to :class:`MultiModalDataPreprocessor` over ``modalities``.
+        test_cfg: how ``'predict'`` evaluates: ``dict(mode='whole', scales=(1.0,), flip=False)``
+            (the defaults). ``scales``: the stacked input is resized by each factor, every head's
+            logits are resized back to the input size and averaged over scales (and over the
+            horizontally flipped input when ``flip``) -- multi-scale (+flip) testing, e.g.
+            ``scales=(0.75, 1.0, 1.25), flip=True``. Only ``mode='whole'`` (no sliding window).
 
     ``forward(inputs [M*N, C, H, W], data_samples, mode)``: ``'loss'`` -> dict of loss terms;
     ``'predict'`` -> samples with ``pred_sem_seg`` (the ensemble, or the only modality) and
@@ -111,7 +117,7 @@ class MultiModalSegmentor(BaseModel):
     def __init__(self, modalities: Sequence[str], backbone: dict, decode_head: dict,
                  num_classes: int, fusion: dict | None = None, ensemble: bool = True,
                  ignore_index: int = IGNORE_INDEX, data_preprocessor: dict | None = None,
-                 init_cfg: dict | None = None):
+                 test_cfg: dict | None = None, init_cfg: dict | None = None):
         if data_preprocessor is None:
             data_preprocessor = dict(type='MultiModalDataPreprocessor', modalities=modalities)
         if isinstance(data_preprocessor, dict):  # build in fusionbench's scope, not mmengine's
@@ -130,6 +136,21 @@ class MultiModalSegmentor(BaseModel):
         self.use_ensemble = ensemble and num_modalities > 1
         if self.use_ensemble:
             self.alpha = nn.Parameter(torch.ones(num_modalities))
+        self.test_cfg = self._check_test_cfg(test_cfg)
+
+    @staticmethod
+    def _check_test_cfg(test_cfg: dict | None) -> dict:
+        cfg = {'mode': 'whole', 'scales': (1.0,), 'flip': False, **dict(test_cfg or {})}
+        unknown = sorted(set(cfg) - {'mode', 'scales', 'flip'})
+        if unknown:
+            raise ValueError(f'test_cfg takes mode, scales and flip; got {unknown}')
+        if cfg['mode'] != 'whole':
+            raise ValueError(f"test_cfg mode must be 'whole', got {cfg['mode']!r}")
+        cfg['scales'] = tuple(float(s) for s in cfg['scales'])
+        if not cfg['scales'] or any(s <= 0 for s in cfg['scales']):
+            raise ValueError(f"test_cfg scales must be positive factors, got {cfg['scales']}")
+        cfg['flip'] = bool(cfg['flip'])
+        return cfg
 
     @property
     def heads(self) -> tuple[str, ...]:
@@ -170,17 +191,39 @@ class MultiModalSegmentor(BaseModel):
                                                         ignore_index=self.ignore_index)
         return losses
 
+    def test_logits(self, inputs: Tensor, scales: Sequence[float] = (1.0,),
+                    flip: bool = False) -> dict[str, Tensor]:
+        """``{head: logits}`` averaged over ``scales`` (× flip) of ``[M*N, C, H, W]``.
+
+        One pass at scale 1 without flip is :meth:`head_logits` as is (``[N, K, H/4, W/4]``);
+        with several passes each pass's logits are resized (bilinear) to ``[N, K, H, W]``
+        before averaging. A scale resizes the stacked input bilinearly (to at least 1 pixel).
+        """
+        size = inputs.shape[-2:]
+        passes = [(s, f) for s in scales for f in ((False, True) if flip else (False,))]
+        total: dict[str, Tensor] = {}
+        for scale, flipped in passes:
+            x = inputs
+            if scale != 1.0:
+                scaled = [max(1, int(round(d * scale))) for d in size]
+                x = F.interpolate(x, size=scaled, mode='bilinear', align_corners=False)
+            logits, _ = self.head_logits(x.flip(-1) if flipped else x)
+            for head, value in logits.items():
+                value = value.flip(-1) if flipped else value
+                if len(passes) > 1:
+                    value = F.interpolate(value, size=size, mode='bilinear', align_corners=False)
+                total[head] = total[head] + value if head in total else value
+        return {head: value / len(passes) for head, value in total.items()}
+
     @torch.no_grad()
     def predict(self, inputs: Tensor, data_samples: list[SegDataSample] | None = None,
-                flip: bool = False) -> list[SegDataSample]:
+                flip: bool | None = None) -> list[SegDataSample]:
         """Per-head predictions at each sample's original size (padding cropped away).
 
-        ``flip``: average the logits with those of the horizontally flipped input.
+        Scales and flip come from ``test_cfg``; ``flip`` (when given) overrides its flip.
         """
-        logits, _ = self.head_logits(inputs)
-        if flip:
-            flipped, _ = self.head_logits(inputs.flip(-1))
-            logits = {h: (v + flipped[h].flip(-1)) / 2 for h, v in logits.items()}
+        logits = self.test_logits(inputs, self.test_cfg['scales'],
+                                  self.test_cfg['flip'] if flip is None else flip)
         size = inputs.shape[-2:]
         if data_samples is None:
             data_samples = [SegDataSample() for _ in range(inputs.shape[0] // len(self.modalities))]

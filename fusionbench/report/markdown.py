@@ -149,6 +149,7 @@ def _table_section(df: pd.DataFrame, spec: Any, plots: list[Path], reports_dir: 
              _legend(spec, with_paper, confidence), '']
     if not df['n_seeds'].sum():
         lines += ['No results yet for this table.', '']
+    lines += _reported_rows_section(spec)
     for plot in plots:
         link = Path(os.path.relpath(plot, reports_dir)).as_posix()
         lines += [f'![{plot.stem}]({link})', '']
@@ -192,6 +193,21 @@ def _legend(spec: Any, with_paper: list[str], confidence: float) -> str:
         source = _paper_source(spec)
         text += f' Paper: {source}. Δ = ours − paper.'
     return text
+
+
+def _reported_rows_section(spec: Any) -> list[str]:
+    """The paper's rows fusionbench does not run (``spec.reported_rows``), numbers as printed."""
+    keys = list(getattr(spec, 'reported_rows', ()) or ())
+    if not keys:
+        return []
+    table = load_paper_table(getattr(spec, 'paper_table', spec.name)).set_index('row')
+    columns = list(dict.fromkeys(spec.paper_columns.values()))
+    labels = [c for c in ('modality', 'approach', 'backbone') if c in table.columns]
+    body = [[f'`{key}`', *(fmt(table.at[key, c]) for c in labels),
+             *(fmt(table.at[key, c], value_decimals(c)) for c in columns)] for key in keys]
+    return [f"The paper's other rows, not run by fusionbench ({_paper_source(spec)}; "
+            '— where the paper prints "-"):', '',
+            *markdown_table(['paper row', *labels, *columns], body), '']
 
 
 def _paper_source(spec: Any) -> str:

@@ -1,0 +1,11 @@
+# Table 2, Average (not in the paper's Table 2) (all), commonly-used setting: one ResNet-101 per
+# modality up to the fusion point, fused by the mean of the modalities after each of stages 1-4
+# into one stream; one decoder (fusionbench.models.separate_streams).
+_base_ = [
+    '../_base_/models/refinenet_r101_rgbd.py', '../_base_/datasets/nyudv2_rgbd.py',
+    '../_base_/schedules/nyudv2_300e.py', '../_base_/default_runtime.py'
+]
+model = dict(
+    type='SeparateStreamsSegmentor',
+    backbone=dict(type='SeparateStreamsResNet'),
+    fusion=dict(type='average', keep_streams=False, stages=(1, 2, 3, 4)))
