@@ -265,7 +265,7 @@ def write_table_csv(df: pd.DataFrame, path: str | Path) -> Path:
     for column in out.columns:
         if out[column].map(lambda v: isinstance(v, list)).any():
             out[column] = out[column].map(json.dumps)
-    return atomic_write_text(path, out.to_csv(index=False))
+    return atomic_write_text(path, out.to_csv(index=False, float_format='%.6g'))
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -76,7 +76,8 @@ def data_root() -> str:
 
 
 def weights_root() -> str:
-    """What ``checkpoints/`` in a config means: ``$FUSIONBENCH_WEIGHTS`` or ``<repo>/checkpoints``."""
+    """What ``checkpoints/`` in a config means: ``$FUSIONBENCH_WEIGHTS`` or
+    ``<repo>/checkpoints``."""
     return os.environ.get(WEIGHTS_ENV) or os.path.join(REPO_ROOT, WEIGHTS_PREFIX)
 
 
@@ -108,7 +109,8 @@ def _weights_fields(node: Any) -> Iterable[tuple[dict, str]]:
         for key, value in node.items():
             if key == 'pretrained' and isinstance(value, str):
                 yield node, key
-            elif key == 'checkpoint' and isinstance(value, str) and node.get('type') == 'Pretrained':
+            elif (key == 'checkpoint' and isinstance(value, str)
+                  and node.get('type') == 'Pretrained'):
                 yield node, key
             else:
                 yield from _weights_fields(value)

@@ -154,7 +154,7 @@ class Protocol:
                 hook['interval'] = max(1, self.max_iters // 4)
 
 
-TINY_MODEL = {'backbone.depth': 18, 'backbone.width': 0.25, 'decode_head.width': 0.125}
+TINY_MODEL = {'backbone.depth': 18, 'backbone.width': 0.25, 'decode_head.width': 0.0625}
 #: The small protocols' depths: ResNet-101 (and 50) -> 18 (TINY_MODEL), ResNet-152 -> 34, so
 #: Table 3's deeper rows stay deeper (basic blocks: the same widths, so only depth differs).
 TINY_DEPTHS = {152: 34}
@@ -170,15 +170,27 @@ def paper() -> Protocol:
 
 @registry.PROTOCOLS.register_module(name='mini')
 def mini() -> Protocol:
-    """The embedded default: small enough for a CPU, big enough for the numbers to mean something."""
+    """The embedded default: small enough for a CPU, big enough for the numbers to mean something.
+
+    Budget: 240 iterations of batch 16 (6 epochs of 640 scenes). The decoder is the costly part
+    on a CPU, hence ×1/16. Gradients are clipped at norm 10: the norm-free RefineNet decoder
+    trained from scratch spikes in its first iterations at these learning rates.
+
+    λ: the paper's λ = 5e-3 acts on ImageNet-initialised γ's over ~40k iterations. Trained from
+    scratch (γ = 1) for 240 iterations, a γ that the task does not hold up must still be able to
+    reach θ, so λ is set such that the ℓ1 term alone moves a γ by about its initial value over
+    the schedule: lr_enc · λ · iterations / (1 − momentum) · (mean LR factor of the halvings,
+    7/12) ≈ 0.02 · 0.03 · 240 · 10 · 0.58 ≈ 0.84. The same λ applies to every row that has an
+    ℓ1 term (with or without exchange), so the comparison between rows stays fair.
+    """
     return Protocol(
         name='mini', synthetic=True, seeds=3,
         description='synthetic procedural RGB-D scenes (640 train / 160 val, 64×64), ResNet-18 '
-                    '×1/4 encoder (ResNet-34 for ResNet-152 rows) + RefineNet ×1/8 decoder, '
-                    '600 iterations of batch 8 from scratch',
+                    '×1/4 encoder (ResNet-34 for ResNet-152 rows) + RefineNet ×1/16 decoder, '
+                    '240 iterations of batch 16 from scratch, λ 0.03',
         data=SyntheticData(train_scenes=640, val_scenes=160, size=64),
-        model=TINY_MODEL, depth_map=TINY_DEPTHS, from_scratch=True, max_iters=600, batch_size=8,
-        encoder_lr=0.02, decoder_lr=0.005)
+        model=TINY_MODEL, depth_map=TINY_DEPTHS, from_scratch=True, max_iters=240, batch_size=16,
+        encoder_lr=0.02, decoder_lr=0.01, clip_grad=10.0, l1_weight=0.03)
 
 
 @registry.PROTOCOLS.register_module(name='smoke')

@@ -69,11 +69,12 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False)
     trained it, each on its own batches).
 
     Returns ``{'metrics': {head: {aAcc, mIoU, mAcc}}, 'params': {...}, 'gamma_sparsity':
-    {...}, 'wall_time_s': float, 'device': str}``; the heads include :data:`PRIMARY_HEAD`. Raises :class:`TrainingDiverged` (from
-    :class:`~fusionbench.hooks.FiniteLossHook`) when the loss goes NaN or infinite, and
-    :class:`~fusionbench.experiments.preflight.PreflightError` -- before anything is built --
-    when a data set or weights file is missing (``data/`` and ``checkpoints/`` paths are resolved
-    against ``$FUSIONBENCH_DATA`` / ``$FUSIONBENCH_WEIGHTS`` first).
+    {...}, 'wall_time_s': float, 'device': str}``; the heads include :data:`PRIMARY_HEAD`.
+    Raises :class:`TrainingDiverged` (from :class:`~fusionbench.hooks.FiniteLossHook`) when the
+    loss goes NaN or infinite, and :class:`~fusionbench.experiments.preflight.PreflightError` --
+    before anything is built -- when a data set or weights file is missing (``data/`` and
+    ``checkpoints/`` paths are resolved against ``$FUSIONBENCH_DATA`` / ``$FUSIONBENCH_WEIGHTS``
+    first).
     """
     from mmengine.runner import Runner
 
@@ -101,11 +102,12 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False)
     wall = time.perf_counter() - start
     metrics: dict[str, dict[str, float]] = {}
     for key, value in flat.items():
+        value = round(float(value), 2)  # mmseg rounds to 0.01 %; drop float32 noise
         if '/' in key:
             head, name = key.split('/', 1)
-            metrics.setdefault(head, {})[name] = float(value)
+            metrics.setdefault(head, {})[name] = value
         else:  # the model's main prediction, unprefixed: the ensemble, or the only modality
-            metrics.setdefault(PRIMARY_HEAD, {})[key] = float(value)
+            metrics.setdefault(PRIMARY_HEAD, {})[key] = value
     device = (torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')
     return {
         'metrics': metrics,

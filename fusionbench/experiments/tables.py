@@ -269,6 +269,12 @@ def _table2_row_method(record: dict) -> str:
     return row.rsplit('_', 1)[0] if row.endswith(T2_STAGES) else row.split('_')[0]
 
 
+def _table2_fusion_count(record: dict) -> int:
+    """Constant column ``fusion_params_count``: the exact count (the plots' x; the 0.1 M steps of
+    ``fusion_params_m`` flatten the small protocols' models to 0)."""
+    return int(record['params']['fusion'])
+
+
 def _table2_row_stage(record: dict) -> str | None:
     """Constant column ``stage`` (the plots' marker): early / middle / late / all, or None."""
     stage = str(record['row']).rsplit('_', 1)[-1]
@@ -311,7 +317,7 @@ def table2() -> TableSpec:
     params = {'params_common_m': (params_m('total'), T2_COMMON),
               'params_same_m': (params_m('total'), T2_SAME),
               'fusion_params_m': (params_m('fusion'), T2_SAME)}
-    plot = dict(x_col='fusion_params_m', hue_col='method', style_col='stage')
+    plot = dict(x_col='fusion_params_count', hue_col='method', style_col='stage')
     return TableSpec(
         name='table2',
         title='Table 2: fusion baselines in the commonly-used setting (separate networks) and in '
@@ -324,9 +330,11 @@ def table2() -> TableSpec:
                        'params_common_m': 'common_params_m', 'params_same_m': 'same_params_m',
                        'fusion_params_m': 'fusion_params_m'},
         constant_columns={**{name: getter for name, (getter, _) in params.items()},
+                          'fusion_params_count': _table2_fusion_count,
                           'method': _table2_row_method, 'stage': _table2_row_stage},
         column_cells={**{m.column: m.cell for m in metrics},
-                      **{name: cell for name, (_, cell) in params.items()}},
+                      **{name: cell for name, (_, cell) in params.items()},
+                      'fusion_params_count': T2_SAME},
         claims=list(PAPER_CLAIMS.get('table2', [])),
         plots=[dict(name='miou_vs_fusion_params', y_col='ensemble_miou', **plot),
                dict(name='common_miou_vs_fusion_params', y_col='common_miou', **plot)],

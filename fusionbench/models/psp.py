@@ -53,7 +53,8 @@ class DilatedMultiModalResNet(MultiModalResNet):
             if dilation == 1:
                 continue
             for block in stage:  # the block's own convs (never a fusion module's)
-                convs = [getattr(block, n) for n in ('conv1', 'conv2', 'conv3') if hasattr(block, n)]
+                convs = [getattr(block, n) for n in ('conv1', 'conv2', 'conv3')
+                         if hasattr(block, n)]
                 if block.downsample is not None:
                     convs.append(block.downsample[0])
                 for conv in convs:

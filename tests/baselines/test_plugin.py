@@ -69,7 +69,7 @@ def plugin_table(folder: Path) -> TableSpec:
 
 
 @pytest.mark.slow
-def test_plugin_method_runs_the_table2_smoke_path(plugin_dir, tmp_path):
+def test_plugin_method_runs_the_table2_smoke_path(plugin_dir, tmp_path, one_thread):
     spec = plugin_table(plugin_dir)
     jobs = plan(spec, get_protocol('smoke'), seeds=1)
     assert [j.cell for j in jobs] == ['common', 'same']

@@ -6,6 +6,7 @@ the table CSV, the plots and the report. The whole table takes one run per cell 
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -19,7 +20,7 @@ ROWS = ['unimodal_depth', 'concat_early']
 
 
 @pytest.mark.slow
-def test_run_table2_smoke_subset_end_to_end():
+def test_run_table2_smoke_subset_end_to_end(one_thread):
     assert main(['run', 'table2', '--protocol', 'smoke', '--seeds', '1', '--rows', *ROWS]) == 0
     out = Path(os.environ['FUSIONBENCH_RESULTS']) / 'smoke'
     records = sorted((out / 'runs' / 'table2').glob('*.json'))
@@ -31,8 +32,12 @@ def test_run_table2_smoke_subset_end_to_end():
     assert pd.isna(uni['rgb_miou_mean']) and pd.isna(uni['ensemble_miou_mean'])
     assert concat[['common_miou_mean', 'rgb_miou_mean', 'depth_miou_mean',
                    'ensemble_miou_mean']].notna().all()
-    assert concat['params_common_m'] > concat['params_same_m'] > uni['params_same_m']
-    assert concat['fusion_params_m'] > 0 and concat['method'] == 'concat'
+    # two encoders up to stage 2 > shared convs (+ the fusion conv) >= one network (0.1 M steps)
+    assert concat['params_common_m'] > concat['params_same_m'] >= uni['params_same_m']
+    assert concat['method'] == 'concat' and concat['stage'] == 'early'
+    same = next(r for r in map(json.loads, (p.read_text() for p in records))
+                if r['row'] == 'concat_early' and r['cell'] == 'same')
+    assert same['params']['fusion'] == 2 * 16 * 16 + 2 * 2 * 16  # 1×1 conv 2C→C + 2 BNs, C = 16
     for name in ('table2.png', 'table2_miou_vs_fusion_params.png',
                  'table2_common_miou_vs_fusion_params.png'):
         assert (out / 'plots' / name).is_file()
