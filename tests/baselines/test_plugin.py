@@ -1,6 +1,6 @@
 """The plug-in path: a fusion method from outside the package, through Table 2's smoke path.
 
-The method is the example file of ``docs/add_fusion_method.md`` (extracted from the document,
+The method is the example file of the README's "Add a fusion method" (extracted from it,
 so the document stays runnable), imported by the configs' ``custom_imports`` from a folder on
 ``sys.path``; it runs in both settings through the grid (plan, execute, aggregate) and the
 parameter accounting. Methods that break the interface fail at build time, by name.
@@ -24,15 +24,16 @@ from fusionbench.experiments.run import CONFIG_ROOT
 from fusionbench.experiments.tables import Cell, Metric, Row, TableSpec, params_m
 from fusionbench.fusion.base import FusionCard, FusionModule
 
-DOC = Path(__file__).resolve().parents[2] / 'docs' / 'add_fusion_method.md'
+README = Path(__file__).resolve().parents[2] / 'README.md'
 BASES = ', '.join(repr(str(Path(CONFIG_ROOT) / '_base_' / name)) for name in (
     'models/refinenet_r101_rgbd.py', 'datasets/nyudv2_rgbd.py', 'schedules/nyudv2_300e.py',
     'default_runtime.py'))
 
 
 def example_module() -> str:
-    """The first python block of the document: the example ``my_fusion.py``."""
-    return re.findall(r'```python\n(.*?)```', DOC.read_text(encoding='utf-8'), re.S)[0]
+    """The first python block of the README's "Add a fusion method": ``my_fusion.py``."""
+    section = README.read_text(encoding='utf-8').split('## Add a fusion method', 1)[1]
+    return re.findall(r'```python\n(.*?)```', section, re.S)[0]
 
 
 @pytest.fixture(scope='module')
