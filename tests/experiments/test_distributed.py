@@ -104,7 +104,7 @@ def test_torchrun_train_on_cpu_trains_on_both_ranks_and_reports_once(tmp_path):
     done = run(torchrun('-m', 'fusionbench', 'train', CEN, '--protocol', 'smoke',
                         '--launcher', 'pytorch', '--work-dir', str(work)), tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.splitlines()
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
     assert [line.split()[0] for line in lines if line.split()[0] in ('rgb', 'depth', 'ensemble')] \
         == ['depth', 'ensemble', 'rgb']                                 # printed by rank 0 only
     (wall,) = [line for line in lines if line.startswith('wall time')]
