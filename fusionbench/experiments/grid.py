@@ -182,7 +182,8 @@ def execute(job: Job, root: str | None = None, launcher: str = 'none',
         'cell': job.cell, 'protocol': job.protocol, 'seed': job.seed, 'config_file': job.config,
         'overrides': job.overrides, 'synthetic': protocol.synthetic,
         'protocol_description': protocol.description, 'started_at': now(),
-        'git': git_state(), 'versions': versions(), 'config': job.resolved,
+        'git': git_state(), 'versions': versions(),
+        'config': _without_local_keys(job.resolved),  # no machine paths in records
     }
     start = time.perf_counter()
     try:
