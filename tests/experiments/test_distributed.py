@@ -21,7 +21,7 @@ from fusionbench.experiments.aggregate import load_records
 
 REPO = Path(__file__).resolve().parents[2]
 CEN = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
-UNSHARED = 'table1/unshared-conv-bn_refinenet-r101_300e_nyudv2-40.py'
+from nan_probe import NAN_TABLE, UNSHARED  # noqa: E402  (tests/experiments on sys.path)
 TIMEOUT = 300
 
 
@@ -114,22 +114,6 @@ def test_torchrun_train_on_cpu_trains_on_both_ranks_and_reports_once(tmp_path):
     assert (work / 'last_checkpoint').read_text().strip().endswith('iter_12.pth')
 
 
-NAN_TABLE = f'''
-import sys
-from fusionbench import registry
-from fusionbench.experiments.tables import MAIN_CELL, Cell, Metric, Row, TableSpec
-
-@registry.TABLES.register_module(name='nan_probe')
-def nan_probe():
-    diverging = {{'optim_wrapper.optimizer.weight_decay': 1e30}}
-    return TableSpec('nan_probe', 'distributed test: a diverging cell before a fine one', [
-        Row('diverges', 'weight decay 1e30', {{MAIN_CELL: Cell({UNSHARED!r}, diverging)}}),
-        Row('fine', 'as configured', {{MAIN_CELL: Cell({UNSHARED!r})}})],
-        [Metric('rgb_miou', 'rgb')], {{}})
-
-from fusionbench.cli import main
-sys.exit(main(sys.argv[1:]))
-'''
 
 
 @pytest.mark.slow

@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[2]
 ROWS = ['unshared', 'shared_bn']           # two cheap rows of Table 1
 SMOKE = ['--protocol', 'smoke', '--seeds', '1']
 CEN = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
-UNSHARED = 'table1/unshared-conv-bn_refinenet-r101_300e_nyudv2-40.py'
+from nan_probe import NAN_TABLE, UNSHARED  # noqa: E402  (tests/experiments on sys.path)
 TIMEOUT = 240
 
 
@@ -312,22 +312,6 @@ def test_force_reruns_from_scratch_and_same_seed_gives_identical_results(tmp_pat
     assert_same_weights(tmp_path / 'first.pth', checkpoint)
 
 
-NAN_TABLE = f'''
-import sys
-from fusionbench import registry
-from fusionbench.experiments.tables import MAIN_CELL, Cell, Metric, Row, TableSpec
-
-@registry.TABLES.register_module(name='nan_probe')
-def nan_probe():
-    diverging = {{'optim_wrapper.optimizer.weight_decay': 1e30}}  # parameters explode at step 1
-    return TableSpec('nan_probe', 'grid test: a diverging cell before a fine one', [
-        Row('diverges', 'weight decay 1e30', {{MAIN_CELL: Cell({UNSHARED!r}, diverging)}}),
-        Row('fine', 'as configured', {{MAIN_CELL: Cell({UNSHARED!r})}})],
-        [Metric('rgb_miou', 'rgb')], {{}})
-
-from fusionbench.cli import main
-sys.exit(main(sys.argv[1:]))
-'''
 
 
 @pytest.mark.slow

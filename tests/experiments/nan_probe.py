@@ -1,0 +1,22 @@
+"""A test-only table whose first cell diverges (NaN) before a fine one, as a script prefix.
+
+Shared by the grid and the distributed tests: ``python -c NAN_TABLE run nan_probe ...``.
+"""
+UNSHARED = 'table1/unshared-conv-bn_refinenet-r101_300e_nyudv2-40.py'
+
+NAN_TABLE = f'''
+import sys
+from fusionbench import registry
+from fusionbench.experiments.tables import MAIN_CELL, Cell, Metric, Row, TableSpec
+
+@registry.TABLES.register_module(name='nan_probe')
+def nan_probe():
+    diverging = {{'optim_wrapper.optimizer.weight_decay': 1e30}}  # parameters explode at step 1
+    return TableSpec('nan_probe', 'test table: a diverging cell before a fine one', [
+        Row('diverges', 'weight decay 1e30', {{MAIN_CELL: Cell({UNSHARED!r}, diverging)}}),
+        Row('fine', 'as configured', {{MAIN_CELL: Cell({UNSHARED!r})}})],
+        [Metric('rgb_miou', 'rgb')], {{}})
+
+from fusionbench.cli import main
+sys.exit(main(sys.argv[1:]))
+'''
