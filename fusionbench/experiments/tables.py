@@ -205,7 +205,7 @@ def _table3(name: str, dataset: str, prefix: str, title: str) -> ReportedTableSp
     rows = []
     for row_id, label, stem, paper_row, note in _TABLE3_ROWS:
         notes = [n for n in (note, _TABLE3_NOTES.get(row_id, '')) if n]
-        rows.append(Row(row_id, label, {MAIN_CELL: Cell(f'table3/{stem.format(**suffix)}.py')},
+        rows.append(Row(row_id, label, {MAIN_CELL: Cell(f'paper/{stem.format(**suffix)}.py')},
                         paper_row=paper_row, note='; '.join(notes)))
     columns = [(f'{prefix}_pixel_acc', 'aAcc'), (f'{prefix}_mean_acc', 'mAcc'),
                (f'{prefix}_miou', 'mIoU')]
