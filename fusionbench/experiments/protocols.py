@@ -152,6 +152,8 @@ class Protocol:
         for hook in cfg.custom_hooks:
             if hook['type'] == 'GammaSparsityHook':
                 hook['interval'] = max(1, self.max_iters // 4)
+            if hook['type'] == 'GammaDynamicsHook':  # ~50 samples of the shares per run
+                hook['interval'] = max(1, self.max_iters // 48)
 
 
 TINY_MODEL = {'backbone.depth': 18, 'backbone.width': 0.25, 'decode_head.width': 0.0625}

@@ -119,4 +119,15 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False)
                                    if isinstance(h, RngStateHook)), 0),
         'torch_threads': torch.get_num_threads(),
         'world_size': runner.world_size,
+        **_hook_record_fields(runner),
     }
+
+
+def _hook_record_fields(runner) -> dict[str, Any]:
+    """Fields that hooks add to the record (a hook's ``record_fields(runner)``, e.g. CEN's
+    γ dynamics), so method-specific records live beside their method."""
+    fields: dict[str, Any] = {}
+    for hook in runner.hooks:
+        if callable(getattr(hook, 'record_fields', None)):
+            fields.update(hook.record_fields(runner))
+    return fields
