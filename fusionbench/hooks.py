@@ -19,6 +19,7 @@ from mmengine.hooks import Hook
 
 # gamma_dynamics registers CEN's GammaDynamicsHook (it lives beside CEN; HOOKS finds it here)
 from fusionbench.fusion.gamma_dynamics import GammaDynamicsHook, gamma_sparsity  # noqa: F401
+from fusionbench.plateau import ValidationCurveHook  # noqa: F401 (registers it)
 from fusionbench.registry import HOOKS
 
 

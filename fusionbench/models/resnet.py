@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from fusionbench import registry
 from fusionbench.fusion.base import FusionModule, FusionPoint, build_fusion, fusion_class
+from fusionbench.models.init import run_seed, seeded
 from fusionbench.modal import ModalityNorm, SharedNorm, build_norm, split_modalities
 
 LossDict = dict[str, Tensor]
@@ -292,13 +293,24 @@ class MultiModalResNet(BaseModule):
             features.append(x)
         return features, losses
 
+    #: Prefix of this network's module names in the per-name seeded init (see
+    #: :mod:`fusionbench.models.init`); '' makes its convolutions start where the same-named
+    #: ones of any other row's encoder start. A second stream of separate networks sets its own.
+    init_prefix = ''
+
     def init_weights(self) -> None:
-        """Kaiming (fan-out) init as torchvision, then the local ImageNet weights if set."""
+        """Kaiming (fan-out) init as torchvision, then the local ImageNet weights if set.
+
+        Each convolution draws from the global RNG seeded by (the run's seed, its name): the
+        same seed gives every row the same initial convolutions (common random numbers).
+        """
         super().init_weights()
+        seed = run_seed()
         own_init = {id(m) for f in self.fusion_modules() for m in f.modules()}
-        for module in self.modules():
+        for name, module in self.named_modules():
             if isinstance(module, nn.Conv2d) and id(module) not in own_init:
-                nn.init.kaiming_normal_(module.weight, mode='fan_out', nonlinearity='relu')
+                with seeded(seed, self.init_prefix + name):
+                    nn.init.kaiming_normal_(module.weight, mode='fan_out', nonlinearity='relu')
         if self.pretrained:
             self.load_torchvision_weights(self.pretrained)
 
@@ -369,6 +381,8 @@ class UnsharedResNet(BaseModule):
         self.num_modalities = num_modalities
         self.streams = nn.ModuleList(MultiModalResNet(num_modalities=1, **resnet_kwargs)
                                      for _ in range(num_modalities))
+        for index, stream in enumerate(self.streams):  # stream 0 starts as the shared encoder
+            stream.init_prefix = f'streams.{index}.' if index else ''
         self.out_channels = self.streams[0].out_channels
 
     def fusion_modules(self) -> Iterator[FusionModule]:
