@@ -15,7 +15,10 @@ split (see :mod:`fusionbench.experiments.protocols`).
 from __future__ import annotations
 
 import math
+import random
 
+import numpy as np
+import torch
 from mmengine.hooks import Hook
 
 from fusionbench.registry import HOOKS
@@ -54,6 +57,11 @@ class ValidationCurveHook(Hook):
 
     ``last`` holds the latest validation's raw metrics and ``last_iter`` its iteration, so the
     caller can reuse the end-of-training validation instead of running it twice.
+
+    Validation leaves the training RNGs as it found them (python, numpy, torch, CUDA): creating
+    the validation loader draws a seed from torch's RNG, which would otherwise shift every later
+    dropout mask -- the curve would change the run it measures, and a run resumed from a
+    checkpoint written just before a validation would not end where an uninterrupted one does.
     """
 
     priority = 'LOW'
@@ -64,9 +72,33 @@ class ValidationCurveHook(Hook):
         self.last: dict | None = None
         self.last_iter: int | None = None
         self._max_iters = 0
+        self._rng: tuple | None = None
 
     def before_train(self, runner) -> None:
         self._max_iters = int(getattr(runner, 'max_iters', 0) or 0)
+        # A run resumed from a checkpoint written at a validation iteration: the checkpoint is
+        # saved before that iteration's validation, which the resumed loop does not repeat.
+        if runner.iter == 0 or runner.iter in self.iterations:
+            return
+        interval = getattr(runner.train_loop, 'val_interval', 0) or 0
+        if interval and runner.iter % interval == 0 and runner.val_loop is not None:
+            runner.val_loop.run()
+
+    def before_val(self, runner) -> None:
+        cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+        self._rng = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
+                     torch.cuda.get_rng_state_all() if cuda else None)
+
+    def after_val(self, runner) -> None:
+        state, self._rng = self._rng, None
+        if state is None:
+            return
+        python, numpy, cpu, cuda = state
+        random.setstate(python)
+        np.random.set_state(numpy)
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
 
     def after_val_epoch(self, runner, metrics: dict | None = None) -> None:
         if not metrics:

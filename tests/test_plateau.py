@@ -46,3 +46,32 @@ def test_hook_keeps_the_curve_per_head_and_the_last_metrics():
     resumed.after_load_checkpoint(runner, checkpoint)
     assert resumed.iterations == [5, 10] and resumed.curves['rgb'] == [20.0, 21.0]
     assert ValidationCurveHook().record_fields(runner) == {}
+
+
+def test_a_resumed_run_repeats_the_validation_its_checkpoint_skipped():
+    ran = []
+    runner = SimpleNamespace(iter=6, max_iters=12, train_loop=SimpleNamespace(val_interval=6),
+                             val_loop=SimpleNamespace(run=lambda: ran.append(runner.iter)))
+    hook = ValidationCurveHook()
+    hook.before_train(runner)
+    assert ran == [6]
+    hook.iterations = [6]  # already validated (restored from the checkpoint): not again
+    hook.before_train(runner)
+    runner.iter = 5  # not a validation iteration
+    ValidationCurveHook().before_train(runner)
+    assert ran == [6]
+
+
+def test_validation_leaves_the_training_rngs_alone():
+    import random
+
+    import numpy as np
+    import torch
+    hook = ValidationCurveHook()
+    torch.manual_seed(1), np.random.seed(1), random.seed(1)
+    expected = (torch.rand(1), np.random.rand(), random.random())
+    torch.manual_seed(1), np.random.seed(1), random.seed(1)
+    hook.before_val(None)
+    torch.rand(5), np.random.rand(5), random.random()  # what a validation loader may draw
+    hook.after_val(None)
+    assert (torch.rand(1), np.random.rand(), random.random()) == expected

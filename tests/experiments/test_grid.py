@@ -405,6 +405,10 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, one_thre
     assert straight['resumed_from_iter'] == 0 and resumed['resumed_from_iter'] == 6
     assert resumed['metrics'] == straight['metrics']
     assert resumed['gamma_sparsity'] == straight['gamma_sparsity']
+    assert resumed['val_metrics'] == straight['val_metrics']
+    assert resumed['val_curve'] == straight['val_curve'] and resumed['val_curve']['iterations'] \
+        == [6, 12]  # the validation at the checkpoint's iteration is not lost
+    assert resumed['gamma_dynamics'] == straight['gamma_dynamics']
     assert_same_weights(tmp_path / 'straight' / 'iter_12.pth', tmp_path / 'killed' / 'iter_12.pth')
 
 
