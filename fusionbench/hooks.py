@@ -17,10 +17,14 @@ import numpy as np
 import torch
 from mmengine.hooks import Hook
 
-# gamma_dynamics registers CEN's GammaDynamicsHook (it lives beside CEN; HOOKS finds it here)
-from fusionbench.fusion.gamma_dynamics import GammaDynamicsHook, gamma_sparsity  # noqa: F401
-from fusionbench.plateau import ValidationCurveHook  # noqa: F401 (registers it)
+# Importing these registers CEN's GammaDynamicsHook (it lives beside CEN) and the validation
+# curve's hook: HOOKS looks for hooks in this module.
+from fusionbench.fusion.gamma_dynamics import GammaDynamicsHook, gamma_sparsity
+from fusionbench.plateau import ValidationCurveHook
 from fusionbench.registry import HOOKS
+
+__all__ = ['GammaSparsityHook', 'GammaDynamicsHook', 'ValidationCurveHook', 'FiniteLossHook',
+           'RngStateHook', 'TrainingDiverged', 'gamma_sparsity', 'rng_state', 'set_rng_state']
 
 
 @HOOKS.register_module()

@@ -3,8 +3,9 @@
 A run's id is a hash of its fully resolved config (machine-local places -- the work dir, the
 scene cache -- excluded, so shards on machines with different caches agree), protocol, seed and
 the fingerprint of the code that affects results (:mod:`fusionbench.experiments.fingerprint`):
-records made by other code are not reused; ``run_grid`` lists them as ``stale``. A finished run writes one JSON record atomically (temporary file, then ``os.replace``)
-to ``results/<protocol>/runs/<table>/``; a record that exists is skipped next time (``force``
+records made by other code are not reused; ``run_grid`` lists them as ``stale``. A finished
+run writes one JSON record atomically (temporary file, then ``os.replace``) to
+``results/<protocol>/runs/<table>/``; a record that exists is skipped next time (``force``
 reruns from scratch). A run killed midway resumes from its last checkpoint next time, ending
 exactly where an uninterrupted run would. A run that raises or whose loss goes NaN/inf is
 recorded as failed with its reason and the grid carries on. ``shard=(i, n)`` keeps the jobs

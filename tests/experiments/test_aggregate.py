@@ -3,7 +3,6 @@ import json
 import math
 from types import SimpleNamespace
 
-import numpy as np
 import pandas as pd
 import pytest
 
