@@ -6,7 +6,8 @@ import pytest
 from scipy import stats
 
 from fusionbench.experiments.claims import (CONTRADICTED, PAIRED, PAPER_CLAIMS, REPRODUCED,
-                                            UNDECIDED, WELCH, Claim, compare, judge)
+                                            UNDECIDED, WELCH, Claim, compare, judge,
+                                            seeds_needed)
 from fusionbench.experiments.paper import load_paper_table
 
 
@@ -227,3 +228,15 @@ def test_claim_options_are_checked():
     with pytest.raises(ValueError, match='lower_columns'):
         Claim('t.bad', 't', 'bad', 'monotone_increasing', 'score', ('x', 'y'),
               lower_columns=('other',))
+
+
+def test_seeds_needed_for_a_decidable_two_point_difference():
+    # 1.5 points of paired spread: 4 seeds give t_3 · 1.5 / 2 = 2.39, 5 give t_4 · 1.5 / √5 = 1.86
+    assert seeds_needed(1.5) == 5
+    assert seeds_needed(0.5) == 3  # t_1 · 0.5 / √2 = 4.49 ≥ 2; t_2 · 0.5 / √3 = 1.24
+    assert seeds_needed(0.0) == 2
+    assert seeds_needed(1.5, effect=1.0) > seeds_needed(1.5)
+    with pytest.raises(ValueError, match='effect > 0'):
+        seeds_needed(1.0, effect=0.0)
+    with pytest.raises(ValueError, match='more than 3 seeds'):
+        seeds_needed(10.0, max_seeds=3)
