@@ -152,6 +152,7 @@ class GammaDynamicsHook(Hook):
         self.interval = max(1, int(interval))
         self.bins = bins
         self._first: dict[str, torch.Tensor] = {}
+        self._masks: dict[str, torch.Tensor] = {}
         self._iterations: list[int] = []
         self._shares: dict[str, list[float]] = {}
         self._hist: dict[str, dict] = {}
@@ -176,11 +177,15 @@ class GammaDynamicsHook(Hook):
         time."""
         with torch.no_grad():
             for fusion, norm in exchange_layers(model):
-                mask = tracked_mask(fusion)
-                first = self._first.get(fusion.point.name)
-                if first is None:
-                    first = torch.full(mask.shape, -1, dtype=torch.long, device=mask.device)
-                    self._first[fusion.point.name] = first
+                name = fusion.point.name
+                if name not in self._masks:  # once: tracked_mask synchronises with the device
+                    self._masks[name] = tracked_mask(fusion)
+                mask = self._masks[name]
+                first = self._first.get(name)
+                if first is None or first.device != mask.device:
+                    first = (torch.full(mask.shape, -1, dtype=torch.long) if first is None
+                             else first).to(mask.device)
+                    self._first[name] = first
                 new = (norm.weight.detach().abs() < fusion.threshold) & mask & (first < 0)
                 first.masked_fill_(new, iteration)
 
