@@ -90,6 +90,9 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{len(summary['failed'])} failed, {elapsed:.1f} s")
     for path in outputs:
         print(f'  wrote {os.path.relpath(path)}')
+    if summary.get('stale'):
+        print(f"  {len(summary['stale'])} stale record(s) from other code or configs kept, not "
+              f"reused (e.g. {os.path.relpath(summary['stale'][0])})")
     if summary['failed']:
         print(failure_summary(summary['failed']), file=sys.stderr)
         return 1

@@ -2,7 +2,8 @@
 
 :class:`GammaSparsityHook` logs, for every channel-exchanging layer, the fraction of its
 penalised γ's that are under the threshold θ -- the channels that are (or, without exchange,
-would be) replaced. It shows whether the ℓ1 term did its job in the chosen budget.
+would be) replaced. It shows whether the ℓ1 term did its job in the chosen budget. CEN's full
+γ history (:class:`~fusionbench.fusion.gamma_dynamics.GammaDynamicsHook`) lives beside CEN.
 
 :class:`FiniteLossHook` stops a run whose loss goes NaN/inf (on every rank at once).
 :class:`RngStateHook` saves the RNG states with each checkpoint and puts them back on resume,
@@ -16,30 +17,14 @@ import numpy as np
 import torch
 from mmengine.hooks import Hook
 
-from fusionbench.fusion.cen import ChannelExchange
+# Importing these registers CEN's GammaDynamicsHook (it lives beside CEN) and the validation
+# curve's hook: HOOKS looks for hooks in this module.
+from fusionbench.fusion.gamma_dynamics import GammaDynamicsHook, gamma_sparsity
+from fusionbench.plateau import ValidationCurveHook
 from fusionbench.registry import HOOKS
 
-
-def gamma_sparsity(model: torch.nn.Module) -> dict[str, float]:
-    """``{point name: fraction of penalised |γ| < θ}`` for every CEN point (``'mean'`` too).
-
-    With ``l1='none'`` the exchangeable γ's are used instead of the penalised ones.
-    """
-    model = getattr(model, 'module', model)
-    fractions = {}
-    for block in model.modules():
-        fusion = getattr(block, 'fusion', None)
-        if not isinstance(fusion, ChannelExchange):
-            continue
-        gamma = getattr(block, type(block).fusion_norm).weight.detach().abs()
-        mask = fusion.penalised if fusion.l1 != 'none' else fusion.exchangeable
-        if not mask.any():
-            mask = torch.ones_like(mask)
-        under = ((gamma < fusion.threshold) & mask).sum() / mask.sum()
-        fractions[fusion.point.name] = float(under)
-    if fractions:
-        fractions['mean'] = sum(fractions.values()) / len(fractions)
-    return fractions
+__all__ = ['GammaSparsityHook', 'GammaDynamicsHook', 'ValidationCurveHook', 'FiniteLossHook',
+           'RngStateHook', 'TrainingDiverged', 'gamma_sparsity', 'rng_state', 'set_rng_state']
 
 
 @HOOKS.register_module()

@@ -21,7 +21,7 @@ def test_mmseg_style_config_builds_fusionbench_and_mmseg_parts():
         backbone=dict(type='MultiModalResNet', depth=18, width=0.125),
         decode_head=dict(type='RefineNetDecoder', width=0.0625),
         fusion=dict(type='cen', stages=(1, 2))))
-    assert len(model.fusion_modules()) == 4  # two BasicBlocks in each of stages 1 and 2
+    assert len(model.fusion_modules()) == 8  # 2 BasicBlocks × 2 3×3 convs in stages 1 and 2
     loss = registry.MODELS.build(dict(type='mmseg.CrossEntropyLoss'))
     assert type(loss).__name__ == 'CrossEntropyLoss'
 

@@ -10,7 +10,8 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1000, max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
-custom_hooks = [dict(type='FiniteLossHook'), dict(type='GammaSparsityHook', interval=50)]
+custom_hooks = [dict(type='FiniteLossHook'), dict(type='GammaSparsityHook', interval=50),
+                dict(type='GammaDynamicsHook', interval=50)]
 val_evaluator = dict(type='MultiHeadIoUMetric', ignore_index=255)
 test_evaluator = val_evaluator
 val_cfg = dict(type='ValLoop')

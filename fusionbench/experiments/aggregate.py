@@ -1,4 +1,4 @@
-"""From run records to one table CSV: mean, std and bootstrap CI per cell over seeds.
+"""From run records to one table CSV: mean, std and Student-t interval per cell over seeds.
 
 Each finished run writes one JSON record (``schema: 1``; see :data:`REQUIRED_KEYS`). A record
 belongs to a row of a table spec when ``record['table'] == spec.name`` and
@@ -17,9 +17,12 @@ A *table spec* is duck-typed (the tables module implements it)::
     row.column_cells       # optional per-row override of spec.column_cells
 
 :func:`aggregate` returns one row per spec row, in the spec's order, with the stable columns
-``row, label, n_seeds, n_failed``, then ``<c>_mean, <c>_std, <c>_ci_low, <c>_ci_high`` for every
-metric column ``c`` (plus ``<c>_values``, the per-seed values ordered by seed, when
-``keep_values=True``), then the constant columns, then ``synthetic``.
+``row, label, n_seeds, n_failed``, then ``<c>_mean, <c>_std, <c>_ci95_t_low, <c>_ci95_t_high`` for
+every metric column ``c`` (plus ``<c>_values``, the per-seed values ordered by seed, and
+``<c>_seeds``, their seeds, when ``keep_values=True``), then the constant columns, then
+``synthetic``. ``std`` is the sample standard deviation over seeds (ddof = 1): "±" means that
+everywhere. ``ci95_t_*`` is the 95 % Student-t interval of the mean (:func:`t_interval`); with
+another ``confidence`` the names carry that level (:func:`ci_names`).
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 SCHEMA_VERSION = 1
 REQUIRED_KEYS = frozenset({'schema', 'table', 'row', 'seed', 'status'})
@@ -77,35 +81,42 @@ def _read_record(path: Path) -> dict | None:
 
 
 # ----------------------------------------------------------------------------- statistics
-def bootstrap_ci(values: Iterable[float], confidence: float = 0.95, n_boot: int = 2000,
-                 seed: int = 0) -> tuple[float, float]:
-    """Percentile-bootstrap confidence interval of the mean of ``values``.
+def ci_names(confidence: float = 0.95) -> tuple[str, str]:
+    """The statistic names of a cell's interval: ``('ci95_t_low', 'ci95_t_high')`` at 95 %.
 
-    NaNs are dropped first. Deterministic for a given ``seed``. One value gives ``(v, v)``;
-    no values give ``(nan, nan)``.
+    The name says which interval it is (a Student-t interval of the mean) and at what level, so
+    a CSV read on its own cannot be mistaken for a bootstrap or a ± std band.
     """
-    x = _finite(values)
-    if x.size == 0:
-        return math.nan, math.nan
-    if x.size == 1:
-        return float(x[0]), float(x[0])
-    means = bootstrap_means(x, n_boot=n_boot, seed=seed)
-    return percentile_interval(means, confidence)
-
-
-def bootstrap_means(values: Iterable[float], n_boot: int = 2000, seed: int = 0) -> np.ndarray:
-    """``n_boot`` means of resamples (with replacement) of the non-NaN ``values``."""
-    x = _finite(values)
-    rng = np.random.default_rng(seed)
-    return x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
-
-
-def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
-    """The central ``confidence`` interval of ``samples`` (percentile method)."""
     if not 0 < confidence < 1:
         raise ValueError(f'confidence must lie in (0, 1), got {confidence}')
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(samples, [tail, 100 - tail])
+    level = f'{confidence * 100:.10g}'.replace('.', '_')
+    return f'ci{level}_t_low', f'ci{level}_t_high'
+
+
+CI_LOW, CI_HIGH = ci_names(0.95)
+#: The statistics of a metric column at the default level; ``std`` is the sample standard
+#: deviation over seeds (ddof = 1) -- what "±" means in every table, README and report.
+STATS = ('mean', 'std', CI_LOW, CI_HIGH)
+
+
+def t_interval(values: Iterable[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Student-t interval of the mean of ``values``: ``mean ± t_{n-1} · s / √n``.
+
+    NaNs are dropped first. Valid at any number of seeds ≥ 2 for (approximately) normal per-seed
+    values, unlike the percentile bootstrap, which at 3 seeds returns about ``[min, max]`` and
+    covers far less than its nominal level. Fewer than 2 values give ``(nan, nan)`` (no interval
+    can be formed); identical values give the degenerate ``(v, v)``. Source: scipy.stats.t.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f'confidence must lie in (0, 1), got {confidence}')
+    x = _finite(values)
+    if x.size < 2:
+        return math.nan, math.nan
+    mean = float(x.mean())
+    sem = float(x.std(ddof=1)) / math.sqrt(x.size)
+    if sem == 0:
+        return mean, mean
+    low, high = stats.t.interval(confidence, x.size - 1, loc=mean, scale=sem)
     return float(low), float(high)
 
 
@@ -114,14 +125,15 @@ def _finite(values: Iterable[float]) -> np.ndarray:
     return x[~np.isnan(x)]
 
 
-def summarize(values: Sequence[float], confidence: float = 0.95, n_boot: int = 2000,
-              seed: int = 0) -> dict[str, float]:
-    """``mean``, ``std`` (ddof=1; NaN below 2 values), ``ci_low``, ``ci_high`` of ``values``."""
+def summarize(values: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
+    """``mean``, ``std`` (ddof=1; NaN below 2 values) and the t-interval (:func:`t_interval`),
+    keyed ``mean, std, ci<level>_t_low, ci<level>_t_high``."""
     x = _finite(values)
     mean = float(x.mean()) if x.size else math.nan
     std = float(x.std(ddof=1)) if x.size > 1 else math.nan
-    low, high = bootstrap_ci(x, confidence=confidence, n_boot=n_boot, seed=seed)
-    return {'mean': mean, 'std': std, 'ci_low': low, 'ci_high': high}
+    low_name, high_name = ci_names(confidence)
+    low, high = t_interval(x, confidence=confidence)
+    return {'mean': mean, 'std': std, low_name: low, high_name: high}
 
 
 # ----------------------------------------------------------------------------- aggregation
@@ -187,46 +199,58 @@ def _metric_source(spec: Any, column: str) -> tuple[str, str]:
 
 
 def aggregate(records: Iterable[dict], table_spec: Any, keep_values: bool = False,
-              confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+              confidence: float = 0.95) -> pd.DataFrame:
     """One row per row of ``table_spec`` (spec order): seeds, failures, statistics, constants.
 
     ``n_seeds`` counts the distinct seeds with an ``ok`` record; ``n_failed`` the distinct seeds
     whose runs failed and that have no ``ok`` record. Rows without results keep NaN statistics.
-    Raises :class:`ValueError` if the table's records mix protocols.
+    ``keep_values`` adds ``<c>_values`` and ``<c>_seeds`` (the seed of each value, so claims
+    can pair rows seed by seed). Raises :class:`ValueError` if the table's records mix protocols.
     """
     records = [r for r in records if r.get('table') == table_spec.name]
     _check_single_protocol(records, table_spec.name)
-    rows = [_aggregate_row(records, table_spec, row, keep_values, confidence, n_boot, seed)
+    rows = [_aggregate_row(records, table_spec, row, keep_values, confidence)
             for row in table_spec.rows]
-    return pd.DataFrame(rows, columns=table_columns(table_spec, keep_values))
+    return pd.DataFrame(rows, columns=table_columns(table_spec, keep_values, confidence))
 
 
-def table_columns(table_spec: Any, keep_values: bool = False) -> list[str]:
+def table_columns(table_spec: Any, keep_values: bool = False,
+                  confidence: float = 0.95) -> list[str]:
     """The column names :func:`aggregate` returns for ``table_spec``, in order."""
-    stats = STATS + (('values',) if keep_values else ())
-    metric_columns = [f'{name}_{stat}' for name, _, _ in table_spec.metrics for stat in stats]
+    stats_names = ('mean', 'std', *ci_names(confidence)) + (
+        ('values', 'seeds') if keep_values else ())
+    metric_columns = [f'{name}_{stat}' for name, _, _ in table_spec.metrics
+                      for stat in stats_names]
     return ['row', 'label', 'n_seeds', 'n_failed', *metric_columns,
             *table_spec.constant_columns, 'synthetic']
 
 
 def _aggregate_row(records: list[dict], spec: Any, row: Any, keep_values: bool,
-                   confidence: float, n_boot: int, seed: int) -> dict[str, Any]:
+                   confidence: float) -> dict[str, Any]:
     ok = records_for(records, spec, row.id)
     ok_seeds = {_seed_key(r) for r in ok}
     failed_seeds = {_seed_key(r) for r in records_for(records, spec, row.id, status='failed')}
     out: dict[str, Any] = {'row': row.id, 'label': row.label, 'n_seeds': len(ok_seeds),
                            'n_failed': len(failed_seeds - ok_seeds)}
     for name, head, metric in spec.metrics:
-        values = _values(_in_cell(ok, column_cell(spec, name, row)), head, metric)
-        stats = summarize(values, confidence=confidence, n_boot=n_boot, seed=seed)
-        out.update({f'{name}_{stat}': value for stat, value in stats.items()})
+        seeds, values = _seeded_values(_in_cell(ok, column_cell(spec, name, row)), head, metric)
+        summary = summarize(values, confidence=confidence)
+        out.update({f'{name}_{stat}': value for stat, value in summary.items()})
         if keep_values:
             out[f'{name}_values'] = values
+            out[f'{name}_seeds'] = seeds
     for name, getter in spec.constant_columns.items():
         out[name] = _constant(_in_cell(ok, column_cell(spec, name, row)), getter,
                               f'{spec.name}/{row.id}/{name}')
     out['synthetic'] = any(bool(r.get('synthetic')) for r in ok)
     return out
+
+
+def _seeded_values(records: list[dict], head: str, metric: str) -> tuple[list, list[float]]:
+    """``(seeds, values)`` of the records that reported ``head/metric`` (NaNs dropped)."""
+    pairs = [(r.get('seed'), metric_value(r, head, metric)) for r in records]
+    pairs = [(seed, value) for seed, value in pairs if not math.isnan(value)]
+    return [seed for seed, _ in pairs], [value for _, value in pairs]
 
 
 def _in_cell(records: list[dict], cell: str | None) -> list[dict]:

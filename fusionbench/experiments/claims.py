@@ -1,14 +1,23 @@
 """The paper's qualitative claims as data, and a verdict for each from our seeds.
 
-A :class:`Claim` reduces to ordered pairs ``(higher, lower)`` of row ids: it holds when
-``column`` is larger for ``higher`` than for ``lower`` in every pair. For each pair we bootstrap
-the difference of the per-seed means (rows resampled independently: seeds are not assumed to be
-paired across rows) and read the verdict off its confidence interval:
+A :class:`Claim` reduces to *tests*: ordered pairs ``(higher, lower)`` of row ids (``column`` of
+``higher`` exceeds ``column`` -- or one of ``lower_columns`` -- of ``lower``), and optionally an
+*average margin* (the mean over the other rows of the first row's lead exceeds a number of
+points). Each test is a linear contrast of per-seed values, estimated with a Student-t interval:
 
-- **reproduced** — every pair's CI lies above 0;
-- **contradicted** — some pair's CI lies below 0 (Bonferroni-adjusted over the claim's pairs, so a
-  claim over many pairs is not contradicted by chance);
-- **undecided** — otherwise, or when a row is missing or has fewer than 2 seeds.
+- **paired** (the default design): every row of a table runs the same seeds, and a seed fixes
+  the data order, the augmentation draws and the initial weights of every part the rows share
+  (common random numbers; see :mod:`fusionbench.models.init`). The contrast is formed seed by
+  seed on the seeds all its rows share, and its mean gets a one-sample t-interval with
+  ``n - 1`` degrees of freedom (``paired t``);
+- **unpaired** where pairing is impossible (fewer than 2 shared seeds, or seeds unknown as in an
+  old CSV): Welch's t-interval with Welch–Satterthwaite degrees of freedom (``Welch t``).
+
+A test is **reproduced** when its interval lies above the margin (0 for a pair), **contradicted**
+when its interval at the Bonferroni-adjusted level ``1 - (1 - confidence) / n_tests`` lies below
+(a claim over many tests is not contradicted by chance), **undecided** otherwise. A claim is
+reproduced when all its tests are, contradicted when one is, undecided otherwise or when a row is
+missing or has fewer than 2 seeds. Intervals and critical values come from ``scipy.stats.t``.
 
 :func:`judge` needs per-seed values: aggregate with ``aggregate(..., keep_values=True)``.
 """
@@ -20,15 +29,30 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from fusionbench.experiments.aggregate import bootstrap_means, percentile_interval
+from scipy import stats
 
 REPRODUCED, CONTRADICTED, UNDECIDED = 'reproduced', 'contradicted', 'undecided'
 MIN_SEEDS = 2
+PAIRED, WELCH = 'paired t', 'Welch t'
 
 KINDS = ('greater', 'less', 'greater_all', 'less_all', 'monotone_increasing',
          'monotone_decreasing')
 _PAIR_KINDS = ('greater', 'less')  # exactly two rows; the others take two or more
+_ALL_KINDS = ('greater_all', 'less_all')  # one row against the others
+
+#: A term of a contrast: (row id, column, coefficient).
+Term = tuple[str, str, float]
+
+
+@dataclass(frozen=True)
+class Test:
+    """One test of a claim: ``Σ coefficient · mean(row's column) > margin``."""
+
+    label: str
+    terms: tuple[Term, ...]
+    margin: float = 0.0
+    higher: str = ''
+    lower: str = ''
 
 
 @dataclass(frozen=True)
@@ -41,6 +65,13 @@ class Claim:
     - ``greater_all`` / ``less_all``: ``rows = (x, y1, y2, …)``; x beats every y;
     - ``monotone_increasing`` / ``monotone_decreasing``: ``rows`` is an ordered chain whose
       values strictly increase / decrease along it.
+
+    ``lower_columns`` (pair and ``*_all`` kinds): the columns the other rows are read in, one set
+    of pairs per column (default: ``column`` itself). Table 2 reads CEN's ensemble against each
+    baseline's commonly-used-setting mIoU *and* against its same-setting ensemble mIoU.
+    ``average_margin`` (``*_all`` kinds): also test, per lower column, that the first row's lead
+    averaged over the other rows exceeds this many points (the paper's "average improvement
+    more than 2 %").
     """
 
     id: str
@@ -49,17 +80,24 @@ class Claim:
     kind: str
     column: str
     rows: tuple[str, ...]
+    lower_columns: tuple[str, ...] = ()
+    average_margin: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f'claim {self.id}: unknown kind {self.kind!r}; known: {KINDS}')
         object.__setattr__(self, 'rows', tuple(self.rows))
+        object.__setattr__(self, 'lower_columns', tuple(self.lower_columns))
         arity_ok = len(self.rows) == 2 if self.kind in _PAIR_KINDS else len(self.rows) >= 2
         if not arity_ok or len(set(self.rows)) != len(self.rows):
             raise ValueError(f'claim {self.id}: kind {self.kind!r} cannot take rows {self.rows}')
+        if self.lower_columns and self.kind.startswith('monotone'):
+            raise ValueError(f'claim {self.id}: lower_columns needs a pair or *_all kind')
+        if self.average_margin is not None and self.kind not in _ALL_KINDS:
+            raise ValueError(f'claim {self.id}: average_margin needs kind greater_all/less_all')
 
     def pairs(self) -> list[tuple[str, str]]:
-        """The ``(higher, lower)`` row pairs the claim asserts."""
+        """The ``(higher, lower)`` row pairs the claim asserts (per lower column)."""
         first, rest = self.rows[0], self.rows[1:]
         if self.kind in ('greater', 'greater_all'):
             return [(first, other) for other in rest]
@@ -68,10 +106,51 @@ class Claim:
         chain = list(zip(self.rows, self.rows[1:]))
         return chain if self.kind == 'monotone_decreasing' else [(b, a) for a, b in chain]
 
+    def columns_of(self, higher: str, lower: str, lower_column: str) -> tuple[str, str]:
+        """The columns ``higher`` and ``lower`` are read in for one of the lower columns."""
+        first = self.rows[0]
+        if self.kind.startswith('monotone'):
+            return self.column, self.column
+        return ((self.column, lower_column) if higher == first
+                else (lower_column, self.column))
+
+    def tests(self) -> list[Test]:
+        """Every test of the claim: the pairs per lower column, then the average margins."""
+        out = []
+        for lower_column in self.lower_columns or (self.column,):
+            pairs = self.pairs()
+            for hi, lo in pairs:
+                col_hi, col_lo = self.columns_of(hi, lo, lower_column)
+                out.append(Test(f'{_term_name(hi, col_hi, self.column)} − '
+                                f'{_term_name(lo, col_lo, self.column)}',
+                                ((hi, col_hi, 1.0), (lo, col_lo, -1.0)), 0.0, hi, lo))
+            if self.average_margin is not None:
+                sign = 1.0 if self.kind == 'greater_all' else -1.0
+                first, rest = self.rows[0], self.rows[1:]
+                terms = ((first, self.column, sign),
+                         *((other, lower_column, -sign / len(rest)) for other in rest))
+                label = (f'{_term_name(first, self.column, self.column)} − mean of '
+                         f'{len(rest)} rows ({lower_column})')
+                if sign < 0:
+                    label = (f'mean of {len(rest)} rows ({lower_column}) − '
+                             f'{_term_name(first, self.column, self.column)}')
+                out.append(Test(label, terms, float(self.average_margin)))
+        return out
+
+
+def _term_name(row: str, column: str, claim_column: str) -> str:
+    return row if column == claim_column else f'{row} ({column})'
+
 
 @dataclass(frozen=True)
 class Comparison:
-    """One pair of a claim: ``diff = mean(higher) - mean(lower)`` and its bootstrap CI."""
+    """One test of a claim: ``diff`` (the contrast's estimate) and its ``confidence`` interval.
+
+    ``higher`` / ``lower``: the pair's row ids ('' for an average-margin test); ``terms``: the
+    contrast ``Σ coefficient · row's column``; ``method``: ``'paired t'`` or ``'Welch t'``;
+    ``n_higher`` / ``n_lower``: seeds behind each side (for a paired test both are the number
+    of shared seeds); ``p_value``: two-sided, of the contrast against ``margin``.
+    """
 
     higher: str
     lower: str
@@ -81,6 +160,12 @@ class Comparison:
     n_higher: int
     n_lower: int
     status: str
+    label: str = ''
+    margin: float = 0.0
+    method: str = PAIRED
+    dof: float = math.nan
+    p_value: float = math.nan
+    terms: tuple[Term, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,64 +183,155 @@ def value_decimals(column: str) -> int:
     return 2 if 'fid' in name or 'kid' in name else 1
 
 
-def judge(claim: Claim, df: pd.DataFrame, confidence: float = 0.95, n_boot: int = 2000,
-          seed: int = 0) -> Verdict:
+#: Per-seed data of one (row, column): ``(seeds or None when unknown, values)``.
+SeededValues = tuple[list | None, list[float]]
+
+
+def judge(claim: Claim, df: pd.DataFrame, confidence: float = 0.95) -> Verdict:
     """Verdict on ``claim`` from the aggregated table ``df`` (with ``<column>_values``)."""
-    values_column = f'{claim.column}_values'
-    if values_column not in df.columns:
-        return Verdict(UNDECIDED, f'no per-seed values for {claim.column!r} '
+    tests = claim.tests()
+    columns = sorted({column for test in tests for _, column, _ in test.terms})
+    missing = [c for c in columns if f'{c}_values' not in df.columns]
+    if missing:
+        return Verdict(UNDECIDED, f'no per-seed values for {", ".join(map(repr, missing))} '
                                   '(aggregate with keep_values=True)')
-    values = _row_values(df, values_column, claim.rows)
-    problems = [_seed_problem(row, values.get(row)) for row in claim.rows]
-    problems = [p for p in problems if p]
+    data = {(row, column): value for column in columns
+            for row, value in _row_values(df, column, claim.rows).items()}
+    problems = [_seed_problem(row, column, data.get((row, column)))
+                for test in tests for row, column, _ in test.terms]
+    problems = list(dict.fromkeys(p for p in problems if p))
     if problems:
         return Verdict(UNDECIDED, '; '.join(problems))
-    pairs = claim.pairs()
-    comparisons = tuple(
-        compare(values[hi], values[lo], hi, lo, confidence, len(pairs), n_boot, seed)
-        for hi, lo in pairs)
+    comparisons = tuple(contrast(test, data, confidence, len(tests)) for test in tests)
     return Verdict(_overall(comparisons), describe(comparisons, claim.column, confidence),
                    comparisons)
 
 
-def compare(higher_values: list[float], lower_values: list[float], higher: str, lower: str,
-            confidence: float = 0.95, n_pairs: int = 1, n_boot: int = 2000,
-            seed: int = 0) -> Comparison:
-    """Bootstrap ``mean(higher) - mean(lower)``; reproduced/contradicted/undecided for the pair.
+def contrast(test: Test, data: dict[tuple[str, str], SeededValues], confidence: float = 0.95,
+             n_tests: int = 1) -> Comparison:
+    """Estimate ``test``'s contrast with a t-interval; its status against ``test.margin``.
 
-    The contradiction test uses the Bonferroni-adjusted level ``1 - (1 - confidence) / n_pairs``.
+    Paired (one-sample t on the per-seed contrasts) over the seeds every term shares when there
+    are at least :data:`MIN_SEEDS`; else Welch's t with Welch–Satterthwaite degrees of freedom
+    (each term needs ≥ 2 values). The contradiction side uses the Bonferroni-adjusted level
+    ``1 - (1 - confidence) / n_tests``.
     """
-    diffs = (bootstrap_means(higher_values, n_boot, seed)
-             - bootstrap_means(lower_values, n_boot, seed + 1))
-    low, high = percentile_interval(diffs, confidence)
-    _, strict_high = percentile_interval(diffs, 1 - (1 - confidence) / n_pairs)
-    status = REPRODUCED if low > 0 else CONTRADICTED if strict_high < 0 else UNDECIDED
-    diff = float(np.mean(higher_values) - np.mean(lower_values))
-    return Comparison(higher, lower, diff, low, high, len(higher_values), len(lower_values),
-                      status)
+    if not 0 < confidence < 1:
+        raise ValueError(f'confidence must lie in (0, 1), got {confidence}')
+    shared = _shared_seeds([data[(row, column)] for row, column, _ in test.terms])
+    if len(shared) >= MIN_SEEDS:
+        per_seed = sum(coef * np.asarray(_by_seed(data[(row, column)], shared))
+                       for row, column, coef in test.terms)
+        estimate, n = float(np.mean(per_seed)), len(shared)
+        se = float(np.std(per_seed, ddof=1)) / math.sqrt(n)
+        dof, method, n_hi, n_lo = float(n - 1), PAIRED, n, n
+    else:
+        parts = [(coef, np.asarray(data[(row, column)][1], dtype=float))
+                 for row, column, coef in test.terms]
+        estimate = float(sum(coef * x.mean() for coef, x in parts))
+        pieces = [coef ** 2 * x.var(ddof=1) / x.size for coef, x in parts]
+        se = math.sqrt(sum(pieces))
+        dof = (sum(pieces) ** 2 / sum(p ** 2 / (x.size - 1) for p, (_, x) in zip(pieces, parts))
+               if se > 0 else math.inf)
+        method = WELCH
+        n_hi = sum(x.size for coef, x in parts if coef > 0)
+        n_lo = sum(x.size for coef, x in parts if coef < 0)
+    low, high = _interval(estimate, se, dof, confidence)
+    _, strict_high = _interval(estimate, se, dof, 1 - (1 - confidence) / n_tests)
+    margin = test.margin
+    status = REPRODUCED if low > margin else CONTRADICTED if strict_high < margin else UNDECIDED
+    p_value = (float(2 * stats.t.sf(abs(estimate - margin) / se, dof)) if se > 0
+               else float(estimate == margin))
+    return Comparison(test.higher, test.lower, estimate, low, high, n_hi, n_lo, status,
+                      test.label, margin, method, dof, p_value, test.terms)
+
+
+def compare(higher_values: list[float], lower_values: list[float], higher: str, lower: str,
+            confidence: float = 0.95, n_pairs: int = 1, higher_seeds: list | None = None,
+            lower_seeds: list | None = None) -> Comparison:
+    """``higher − lower`` for two rows (paired when both seed lists share ≥ 2 seeds)."""
+    test = Test(f'{higher} − {lower}', ((higher, '', 1.0), (lower, '', -1.0)), 0.0, higher, lower)
+    data = {(higher, ''): (higher_seeds, list(higher_values)),
+            (lower, ''): (lower_seeds, list(lower_values))}
+    return contrast(test, data, confidence, n_pairs)
+
+
+def seeds_needed(paired_sd: float, effect: float = 2.0, confidence: float = 0.95,
+                 max_seeds: int = 1000) -> int:
+    """The fewest seeds at which a paired difference of ``effect`` points is decidable.
+
+    Decidable: the half-width of the paired t-interval, ``t_{n-1} · paired_sd / √n``, is below
+    ``effect`` (an observed difference of ``effect`` then excludes 0). ``paired_sd``: the
+    standard deviation over seeds of the per-seed differences between two rows (measured from
+    the records, e.g. on the validation split). Example: 1.5 points → 5 seeds at 95 %
+    (t_4 = 2.776: half-width 1.86; 4 seeds give 2.39). Raises ``ValueError`` for a
+    non-positive ``effect`` or a negative ``paired_sd``, and when ``max_seeds`` do not suffice.
+    """
+    if effect <= 0 or paired_sd < 0 or not 0 < confidence < 1:
+        raise ValueError(f'seeds_needed needs effect > 0, paired_sd >= 0 and confidence in '
+                         f'(0, 1); got {effect}, {paired_sd}, {confidence}')
+    for n in range(MIN_SEEDS, max_seeds + 1):
+        half = float(stats.t.ppf(1 - (1 - confidence) / 2, n - 1)) * paired_sd / math.sqrt(n)
+        if half < effect:
+            return n
+    raise ValueError(f'more than {max_seeds} seeds needed for a {effect}-point difference at a '
+                     f'paired spread of {paired_sd}')
+
+
+def _interval(estimate: float, se: float, dof: float, confidence: float) -> tuple[float, float]:
+    if se == 0:
+        return estimate, estimate
+    half = float(stats.t.ppf(1 - (1 - confidence) / 2, dof)) * se
+    return estimate - half, estimate + half
+
+
+def _shared_seeds(parts: list[SeededValues]) -> list:
+    """Seeds every part has (in the first part's order); [] when any part's seeds are unknown."""
+    if any(seeds is None for seeds, _ in parts):
+        return []
+    common = set(parts[0][0])
+    for seeds, _ in parts[1:]:
+        common &= set(seeds)
+    return [s for s in parts[0][0] if s in common]
+
+
+def _by_seed(part: SeededValues, seeds: list) -> list[float]:
+    lookup = dict(zip(part[0], part[1]))
+    return [lookup[s] for s in seeds]
 
 
 def describe(comparisons: tuple[Comparison, ...], column: str, confidence: float = 0.95) -> str:
-    """One line: the deciding comparison's difference and CI (plus counts for several pairs)."""
+    """One line: the deciding test's contrast and interval (plus counts for several tests)."""
     decimals = value_decimals(column)
     weakest = headline(comparisons)
-    text = (f'{weakest.higher} − {weakest.lower} = {weakest.diff:+.{decimals}f} '
-            f'[{confidence:.0%} CI {weakest.ci_low:+.{decimals}f}, {weakest.ci_high:+.{decimals}f}]'
-            f' on {column} (n = {weakest.n_higher} vs {weakest.n_lower} seeds)')
+    if weakest.method == PAIRED:
+        n_text = f'n = {weakest.n_higher} paired seeds'
+    else:
+        n_text = f'n = {weakest.n_higher} vs {weakest.n_lower} seeds'
+    margin = (f' against a margin of {weakest.margin:+.{decimals}f}' if weakest.margin else '')
+    text = (f'{weakest.label or f"{weakest.higher} − {weakest.lower}"} = '
+            f'{weakest.diff:+.{decimals}f} [{confidence:.0%} {weakest.method} CI '
+            f'{weakest.ci_low:+.{decimals}f}, {weakest.ci_high:+.{decimals}f}]{margin} on '
+            f'{column} ({n_text}, p {_p_text(weakest.p_value)})')
     if len(comparisons) == 1:
         return text
     counts = {s: sum(c.status == s for c in comparisons) for s in (REPRODUCED, CONTRADICTED)}
     role = 'contradicting' if weakest.status == CONTRADICTED else 'smallest margin'
     strict = 1 - (1 - confidence) / len(comparisons)
-    return (f'{counts[REPRODUCED]}/{len(comparisons)} pairs reproduced, '
+    return (f'{counts[REPRODUCED]}/{len(comparisons)} tests reproduced, '
             f'{counts[CONTRADICTED]} contradicted (tested at the Bonferroni level {strict:.1%}); '
             f'{role}: {text}')
 
 
+def _p_text(p: float) -> str:
+    return '= n/a' if math.isnan(p) else f'= {p:.2g}' if p >= 1e-3 else '< 0.001'
+
+
 def headline(comparisons: tuple[Comparison, ...]) -> Comparison:
-    """The comparison a verdict is quoted by: the strongest contradiction, else the weakest pair."""
+    """The test a verdict is quoted by: the strongest contradiction, else the weakest test
+    (smallest estimate above its margin)."""
     contradicted = [c for c in comparisons if c.status == CONTRADICTED]
-    return min(contradicted or comparisons, key=lambda c: c.diff)
+    return min(contradicted or comparisons, key=lambda c: c.diff - c.margin)
 
 
 def _overall(comparisons: tuple[Comparison, ...]) -> str:
@@ -165,32 +341,53 @@ def _overall(comparisons: tuple[Comparison, ...]) -> str:
     return CONTRADICTED if CONTRADICTED in statuses else UNDECIDED
 
 
-def _row_values(df: pd.DataFrame, column: str, rows: tuple[str, ...]) -> dict[str, list[float]]:
-    """Per-seed values of ``rows``; accepts lists or the JSON arrays of a written table CSV."""
+def _row_values(df: pd.DataFrame, column: str, rows: tuple[str, ...]) -> dict[str, SeededValues]:
+    """Per-seed ``(seeds, values)`` of ``rows`` in ``column``; accepts lists or the JSON arrays
+    of a written table CSV. Seeds are None when the table has no ``<column>_seeds``."""
     present = df[df['row'].isin(rows)]
+    seeds_column = f'{column}_seeds'
+    all_seeds = (present[seeds_column] if seeds_column in df.columns
+                 else [None] * len(present))
     out = {}
-    for row, values in zip(present['row'], present[column]):
-        if isinstance(values, str):
-            values = json.loads(values)
-        if isinstance(values, (list, tuple, np.ndarray)):
-            out[row] = [float(v) for v in values if not _isnan(v)]
+    for row, values, seeds in zip(present['row'], present[f'{column}_values'], all_seeds):
+        values, seeds = _as_list(values), _as_list(seeds)
+        if values is None:
+            continue
+        if seeds is not None and len(seeds) != len(values):
+            seeds = None  # a malformed table: fall back to the unpaired test
+        kept = [(s, float(v)) for s, v in zip(seeds or [None] * len(values), values)
+                if not _isnan(v)]
+        out[row] = (None if seeds is None else [s for s, _ in kept], [v for _, v in kept])
     return out
+
+
+def _as_list(value: object) -> list | None:
+    if isinstance(value, str):
+        value = json.loads(value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return list(value)
+    return None
 
 
 def _isnan(value: object) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def _seed_problem(row: str, values: list[float] | None) -> str:
-    if not values:
-        return f'row {row!r} has no results'
-    if len(values) < MIN_SEEDS:
-        return f'row {row!r} has {len(values)} seed(s), needs ≥ {MIN_SEEDS}'
+def _seed_problem(row: str, column: str, data: SeededValues | None) -> str:
+    where = f'row {row!r}'
+    if not data or not data[1]:
+        return f'{where} has no results in {column}'
+    if len(data[1]) < MIN_SEEDS:
+        return f'{where} has {len(data[1])} seed(s) in {column}, needs ≥ {MIN_SEEDS}'
     return ''
 
 
 _TABLE2_BASELINES = tuple(f'{method}_{stage}' for method in ('concat', 'align', 'self_att')
                           for stage in ('early', 'middle', 'late', 'all'))
+_TABLE2_AVERAGING = tuple(f'average_{stage}' for stage in ('early', 'middle', 'late', 'all'))
+#: Table 2's two settings as columns: each baseline's commonly-used-setting mIoU (separate
+#: networks) and its same-setting ensemble mIoU; CEN is read in ``ensemble_miou`` against both.
+_TABLE2_SETTINGS = ('common_miou', 'ensemble_miou')
 
 #: The paper's claims for Tables 1, 2 and 5, keyed by table name.
 PAPER_CLAIMS: dict[str, list[Claim]] = {
@@ -210,10 +407,17 @@ PAPER_CLAIMS: dict[str, list[Claim]] = {
               'ensemble mIoU', 'greater', 'ensemble_miou', ('cen', 'cen_l1_all')),
     ],
     'table2': [
-        Claim('table2.cen_beats_every_baseline', 'table2',
-              "CEN's ensemble mIoU beats every baseline (concat, align, self-attention) at every "
-              'fusion stage, same setting', 'greater_all', 'ensemble_miou',
-              ('cen', *_TABLE2_BASELINES)),
+        Claim('table2.cen_outperforms_in_both_settings', 'table2',
+              'On both settings CEN always outperforms the paper\'s baselines (concat, align, '
+              'self-attention at every fusion stage) by an average improvement of more than 2 '
+              "points: CEN's ensemble mIoU against each baseline's commonly-used-setting mIoU and "
+              'against its same-setting ensemble mIoU', 'greater_all', 'ensemble_miou',
+              ('cen', *_TABLE2_BASELINES), lower_columns=_TABLE2_SETTINGS, average_margin=2.0),
+        Claim('table2.cen_outperforms_averaging', 'table2',
+              "The same claim against averaging (our addition, not in the paper's Table 2): CEN "
+              'beats averaging at every stage in both settings, by more than 2 points on average',
+              'greater_all', 'ensemble_miou', ('cen', *_TABLE2_AVERAGING),
+              lower_columns=_TABLE2_SETTINGS, average_margin=2.0),
     ],
     'table5': [
         Claim('table5.more_modalities_lower_fid', 'table5',

@@ -1,9 +1,11 @@
 """The grid: every (row, cell, seed) of a table, run once, recorded once, resumable, shardable.
 
 A run's id is a hash of its fully resolved config (machine-local places -- the work dir, the
-scene cache -- excluded, so shards on machines with different caches agree), protocol and
-seed. A finished run writes one JSON record atomically (temporary file, then ``os.replace``)
-to ``results/<protocol>/runs/<table>/``; a record that exists is skipped next time (``force``
+scene cache -- excluded, so shards on machines with different caches agree), protocol, seed and
+the fingerprint of the code that affects results (:mod:`fusionbench.experiments.fingerprint`):
+records made by other code are not reused; ``run_grid`` lists them as ``stale``. A finished
+run writes one JSON record atomically (temporary file, then ``os.replace``) to
+``results/<protocol>/runs/<table>/``; a record that exists is skipped next time (``force``
 reruns from scratch). A run killed midway resumes from its last checkpoint next time, ending
 exactly where an uninterrupted run would. A run that raises or whose loss goes NaN/inf is
 recorded as failed with its reason and the grid carries on. ``shard=(i, n)`` keeps the jobs
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
 
+from fusionbench.experiments.fingerprint import code_fingerprint, stale_records
 from fusionbench.experiments.protocols import Protocol, get_protocol
 from fusionbench.experiments.run import REPO_ROOT, config_path, resolve_config
 from fusionbench.experiments.tables import TableSpec, get_table
@@ -48,6 +51,7 @@ class Job:
     overrides: dict
     run_id: str
     resolved: dict
+    code: str = ''  # the code fingerprint in the run id
 
     @property
     def key(self) -> str:
@@ -83,14 +87,17 @@ def _without_local_keys(value: Any) -> Any:
     return value
 
 
-def hash_config(resolved: dict, protocol: str, seed: int) -> str:
-    """12 hex digits of SHA-1 over the canonical JSON of (config, protocol, seed).
+def hash_config(resolved: dict, protocol: str, seed: int, code: str = '') -> str:
+    """12 hex digits of SHA-1 over the canonical JSON of (config, protocol, seed, code).
 
-    Keys in :data:`LOCAL_KEYS` (at any depth) are left out: ``$FUSIONBENCH_CACHE`` on one
-    machine and another must not make the same run two runs.
+    ``code``: the code fingerprint (:func:`~fusionbench.experiments.fingerprint.code_fingerprint`;
+    '' leaves it out). Keys in :data:`LOCAL_KEYS` (at any depth) are left out:
+    ``$FUSIONBENCH_CACHE`` on one machine and another must not make the same run two runs.
     """
-    payload = json.dumps({'config': _without_local_keys(resolved), 'protocol': protocol,
-                          'seed': seed}, sort_keys=True, default=str)
+    content = {'config': _without_local_keys(resolved), 'protocol': protocol, 'seed': seed}
+    if code:
+        content['code'] = code
+    payload = json.dumps(content, sort_keys=True, default=str)
     return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
 
@@ -105,6 +112,7 @@ def plan(spec: TableSpec, protocol: Protocol, seeds: int, shard: tuple[int, int]
     runs = [(row, cell_name, cell, seed) for row, cell_name, cell in spec.cells()
             if not rows or row.id in rows for seed in range(seeds)]
     parsed: dict[str, Config] = {}  # each config file parsed once (parsing dominates planning)
+    code = code_fingerprint(REPO_ROOT)
     jobs = []
     for position, (row, cell_name, cell, seed) in enumerate(runs):
         if position % count != index:
@@ -115,8 +123,8 @@ def plan(spec: TableSpec, protocol: Protocol, seeds: int, shard: tuple[int, int]
         resolved = json.loads(json.dumps(cfg.to_dict(), default=str))
         resolved.pop('work_dir', None)
         jobs.append(Job(spec.name, row.id, cell_name, seed, protocol.name, cell.config,
-                        dict(cell.overrides), hash_config(resolved, protocol.name, seed),
-                        resolved))
+                        dict(cell.overrides), hash_config(resolved, protocol.name, seed, code),
+                        resolved, code))
     return jobs
 
 
@@ -182,7 +190,7 @@ def execute(job: Job, root: str | None = None, launcher: str = 'none',
         'cell': job.cell, 'protocol': job.protocol, 'seed': job.seed, 'config_file': job.config,
         'overrides': job.overrides, 'synthetic': protocol.synthetic,
         'protocol_description': protocol.description, 'started_at': now(),
-        'git': git_state(), 'versions': versions(),
+        'git': git_state(), 'versions': versions(), 'code_fingerprint': job.code,
         'config': _without_local_keys(job.resolved),  # no machine paths in records
     }
     start = time.perf_counter()
@@ -248,7 +256,9 @@ def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
              launcher: str = 'none') -> dict[str, Any]:
     """Run the missing jobs of ``table`` under ``protocol``; return a summary.
 
-    Summary: ``{'planned', 'skipped', 'ran', 'failed': [record...], 'jobs': [Job...]}``.
+    Summary: ``{'planned', 'skipped', 'ran', 'failed': [record...], 'jobs': [Job...],
+    'stale': [path...]}`` -- ``stale``: records of the planned (row, cell, seed)s made under
+    another run id (other code or config), kept on disk but never counted as done.
     ``launcher='pytorch'`` (under ``torchrun``) trains every job on all ranks; rank 0 decides
     which jobs are missing and alone writes records and reports progress.
     """
@@ -263,7 +273,8 @@ def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
             progress = None
     todo = _from_rank0([j for j in todo_all if force or not finished_record(j, root)])
     summary = {'planned': len(todo_all), 'skipped': len(todo_all) - len(todo), 'ran': 0,
-               'failed': [], 'jobs': todo_all}
+               'failed': [], 'jobs': todo_all,
+               'stale': stale_records(todo_all, lambda j: runs_dir(j.protocol, j.table, root))}
     if progress is not None:
         progress.start(len(todo_all), done=summary['skipped'])
 

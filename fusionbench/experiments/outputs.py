@@ -1,6 +1,6 @@
 """From records to what a user reads: the table CSV and plots after a run, the reports.
 
-``results/<protocol>/<table>.csv`` holds one row per table row (mean, std and 95 % bootstrap CI
+``results/<protocol>/<table>.csv`` holds one row per table row (mean, std and 95 % Student-t interval
 over seeds of every metric column, parameter counts, ``synthetic``); plots go to
 ``results/<protocol>/plots/``; ``reports/<protocol>.md`` puts the paper's numbers beside ours.
 """

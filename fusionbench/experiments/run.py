@@ -58,7 +58,7 @@ def _quiet_mmengine(level: int) -> None:
 
 
 def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False) -> dict[str, Any]:
-    """Train ``cfg`` with mmengine's Runner, then evaluate once on its val split.
+    """Train ``cfg`` with mmengine's Runner, then evaluate it (on a held-out test split if any).
 
     A work dir holding a killed run's checkpoint resumes from it (``cfg.resume``), exactly: the
     pointer is repaired first (:func:`~fusionbench.compat.prepare_resume`) and
@@ -68,8 +68,13 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False)
     thread count: float reductions are split differently) and ``world_size`` (processes that
     trained it, each on its own batches).
 
-    Returns ``{'metrics': {head: {aAcc, mIoU, mAcc}}, 'params': {...}, 'gamma_sparsity':
-    {...}, 'wall_time_s': float, 'device': str}``; the heads include :data:`PRIMARY_HEAD`.
+    Returns ``{'metrics': {head: {aAcc, mIoU, mAcc}}, 'eval_split', 'params': {...},
+    'gamma_sparsity': {...}, 'wall_time_s': float, 'device': str, ...}``; the heads include
+    :data:`PRIMARY_HEAD`. ``metrics`` are on the held-out test split when the config has one
+    distinct from its validation split (``eval_split`` 'test'; the validation metrics are then
+    ``val_metrics``), else on the validation split. Hooks add their own fields (CEN's
+    ``gamma_dynamics``; ``val_curve`` and ``plateau`` when the protocol validates during
+    training, see :mod:`fusionbench.plateau`).
     Raises :class:`TrainingDiverged` (from :class:`~fusionbench.hooks.FiniteLossHook`) when the
     loss goes NaN or infinite, and :class:`~fusionbench.experiments.preflight.PreflightError` --
     before anything is built -- when a data set or weights file is missing (``data/`` and
@@ -93,24 +98,23 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False)
             compat.prepare_resume(cfg.work_dir, fresh=fresh)
         compat.barrier()
     hooks = list(cfg.get('custom_hooks') or [])
-    if not any(h.get('type') == 'RngStateHook' for h in hooks):
-        cfg.custom_hooks = [*hooks, dict(type='RngStateHook')]
+    for always in ('RngStateHook', 'ValidationCurveHook'):
+        if not any(h.get('type') == always for h in hooks):
+            hooks.append(dict(type=always))
+    cfg.custom_hooks = hooks
     cfg.setdefault('experiment_name', f'fusionbench-{os.getpid()}-{time.time_ns()}')
     runner = Runner.from_cfg(cfg)
     runner.train()
-    flat = runner.val_loop.run()  # the trained model as is; runner.val() would reload it
+    val_flat = _final_validation(runner)
+    held_out = _has_test_split(cfg)
+    # the trained model as is (runner.test() would reload a checkpoint)
+    flat = runner.test_loop.run() if held_out else val_flat
     wall = time.perf_counter() - start
-    metrics: dict[str, dict[str, float]] = {}
-    for key, value in flat.items():
-        value = round(float(value), 2)  # mmseg rounds to 0.01 %; drop float32 noise
-        if '/' in key:
-            head, name = key.split('/', 1)
-            metrics.setdefault(head, {})[name] = value
-        else:  # the model's main prediction, unprefixed: the ensemble, or the only modality
-            metrics.setdefault(PRIMARY_HEAD, {})[key] = value
     device = (torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')
     return {
-        'metrics': metrics,
+        'metrics': _by_head(flat),
+        'eval_split': 'test' if held_out else 'val',
+        **({'val_metrics': _by_head(val_flat)} if held_out else {}),
         'params': parameter_counts(runner.model),
         'gamma_sparsity': runner.message_hub.get_info('gamma_sparsity') or {},
         'wall_time_s': round(wall, 2),
@@ -119,4 +123,44 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False)
                                    if isinstance(h, RngStateHook)), 0),
         'torch_threads': torch.get_num_threads(),
         'world_size': runner.world_size,
+        **_hook_record_fields(runner),
     }
+
+
+def _by_head(flat: dict) -> dict[str, dict[str, float]]:
+    """``{'rgb/mIoU': v, 'mIoU': w}`` -> ``{'rgb': {'mIoU': v}, PRIMARY_HEAD: {'mIoU': w}}``."""
+    metrics: dict[str, dict[str, float]] = {}
+    for key, value in flat.items():
+        value = round(float(value), 2)  # mmseg rounds to 0.01 %; drop float32 noise
+        if '/' in key:
+            head, name = key.split('/', 1)
+            metrics.setdefault(head, {})[name] = value
+        else:  # the model's main prediction, unprefixed: the ensemble, or the only modality
+            metrics.setdefault(PRIMARY_HEAD, {})[key] = value
+    return metrics
+
+
+def _final_validation(runner) -> dict:
+    """The trained model's validation metrics: reused from the train loop's validation at the
+    last iteration when there was one (a protocol with ``val_points``), else run now."""
+    from fusionbench.plateau import ValidationCurveHook
+    curve = next((h for h in runner.hooks if isinstance(h, ValidationCurveHook)), None)
+    if curve is not None and curve.last is not None and curve.last_iter == runner.iter:
+        return curve.last
+    return runner.val_loop.run()
+
+
+def _has_test_split(cfg: Config) -> bool:
+    """Whether ``cfg`` evaluates a held-out test split distinct from its validation split."""
+    test = cfg.get('test_dataloader')
+    return test is not None and test != cfg.get('val_dataloader')
+
+
+def _hook_record_fields(runner) -> dict[str, Any]:
+    """Fields that hooks add to the record (a hook's ``record_fields(runner)``, e.g. CEN's
+    γ dynamics), so method-specific records live beside their method."""
+    fields: dict[str, Any] = {}
+    for hook in runner.hooks:
+        if callable(getattr(hook, 'record_fields', None)):
+            fields.update(hook.record_fields(runner))
+    return fields

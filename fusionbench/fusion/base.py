@@ -3,9 +3,10 @@
 A *fusion point* is a place in the multimodal backbone where modalities may exchange
 information. There are two positions:
 
-- ``'block'``: inside every residual block of the chosen stages, right after the norm of the
-  block's 3×3 convolution (where CEN exchanges channels). The module receives that norm, so it
-  can read the private γ's.
+- ``'block'``: inside every residual block of the chosen stages, right after the norm of each
+  of the block's 3×3 convolutions (where CEN exchanges channels; two per basic block, one per
+  bottleneck). The module receives that norm, so it can read the private γ's. The backbone's
+  blocks keep them in ``block.fusions``, ``{norm name: module}``.
 - ``'stage'``: after the last block of a stage (where aggregation baselines fuse: early = after
   stage 2, middle = after stage 3, late = after stage 4, all = after stages 1-4).
 
@@ -32,6 +33,9 @@ from fusionbench import registry
 
 FusionOutput = tuple[Tensor, dict[str, Tensor]]
 POSITIONS = ('block', 'stage')
+#: Fusion config keys that say where the modules go (read by the backbone, not the module):
+#: ``stages`` (1..4) and, for block positions, ``after_norms`` (which 3×3 convs' norms).
+PLACEMENT_KEYS = ('stages', 'after_norms')
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,8 @@ class FusionPoint:
     """Where a fusion module sits.
 
     Attributes:
-        name: dotted module path of the point, e.g. ``'layer2.0'`` or ``'stage2'``.
+        name: the point, e.g. ``'layer2.0.bn1'`` (after that norm of block ``layer2.0``) or
+            ``'stage2'``.
         position: ``'block'`` or ``'stage'``.
         stage: ResNet stage 1..4.
         channels: ``C`` of the features at the point.
@@ -120,7 +125,7 @@ def build_fusion(cfg: dict, point: FusionPoint, norm: nn.Module | None = None) -
     gradient) and fails with a message naming the method and the expected shapes when the output
     shape, the modality count or the loss dict are wrong.
     """
-    cfg = {k: v for k, v in cfg.items() if k != 'stages'}
+    cfg = {k: v for k, v in cfg.items() if k not in PLACEMENT_KEYS}
     module = fusion_class(cfg)(point=point, **{k: v for k, v in cfg.items() if k != 'type'})
     check_fusion_interface(module, point, norm)
     return module

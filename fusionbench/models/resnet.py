@@ -4,8 +4,9 @@ Input ``[M*N, C_in, H, W]`` (modalities stacked, modality-major). Every convolut
 by all modalities and runs once on the stack; every norm is a :class:`~fusionbench.modal.
 ModalityNorm` (private γ/β and statistics per modality) or, for the Table 1 ablation, one shared
 norm. Fusion modules sit at the points named by the fusion config (see
-:mod:`fusionbench.fusion.base`): inside every block of the chosen stages after the norm of the
-(first) 3×3 convolution (``bn2`` of a bottleneck, ``bn1`` of a basic block), or after a stage.
+:mod:`fusionbench.fusion.base`): inside every block of the chosen stages after the norm of every
+3×3 convolution (§4.1: "every 3×3 convolutional layer" -- ``bn2`` of a bottleneck, ``bn1`` and
+``bn2`` of a basic block; the fusion config's ``after_norms`` picks a subset), or after a stage.
 
 Module names follow torchvision (``conv1``, ``bn1``, ``layer1.0.conv2``, ``downsample.1``) so an
 ImageNet torchvision state dict loads key for key, each modality's norm initialised from the
@@ -24,6 +25,7 @@ from torch import Tensor, nn
 
 from fusionbench import registry
 from fusionbench.fusion.base import FusionModule, FusionPoint, build_fusion, fusion_class
+from fusionbench.models.init import run_seed, seeded
 from fusionbench.modal import ModalityNorm, SharedNorm, build_norm, split_modalities
 
 LossDict = dict[str, Tensor]
@@ -41,20 +43,39 @@ def merge_losses(total: LossDict, new: LossDict) -> LossDict:
 
 
 class _Block(nn.Module):
-    """Shared parts of the two residual blocks: fusion after the 3×3 conv's norm."""
+    """Shared parts of the two residual blocks: fusion after the 3×3 convolutions' norms.
 
-    fusion_norm: str  # name of the norm the fusion point follows
+    ``fusions``: ``{norm name: fusion module}`` -- the module runs right after that norm and
+    receives it (CEN reads its γ). Empty when the block has no block-position fusion.
+    """
 
-    def _fuse(self, out: Tensor) -> tuple[Tensor, LossDict]:
-        if self.fusion is None:
-            return out, {}
-        return self.fusion(out, getattr(self, self.fusion_norm))
+    #: Norms that follow a 3×3 convolution, in forward order (the possible fusion positions).
+    exchange_norms: tuple[str, ...] = ()
+
+    def _init_fusions(self) -> None:
+        self.fusions = nn.ModuleDict()
+
+    def _fuse(self, out: Tensor, norm_name: str, losses: LossDict) -> Tensor:
+        """Apply the fusion after ``norm_name`` (if any) to ``out``; its losses go to ``losses``."""
+        if norm_name not in self.fusions:
+            return out
+        out, new = self.fusions[norm_name](out, getattr(self, norm_name))
+        merge_losses(losses, new)
+        return out
+
+    def fusion_channels(self, norm_name: str) -> int:
+        """Channels ``C`` at the fusion position after ``norm_name``."""
+        return getattr(self, 'conv' + norm_name[2:]).out_channels
 
 
 class BasicBlock(_Block):
-    """ResNet-18/34 block; fusion after ``bn1``. ``[M*N, C, H, W]`` -> ``[M*N, C', H', W']``."""
+    """ResNet-18/34 block; fusion after ``bn1`` and ``bn2`` (both follow a 3×3 conv).
 
-    fusion_norm = 'bn1'
+    ``[M*N, C, H, W]`` -> ``[M*N, C', H', W']``. The fusion after ``bn2`` acts before the
+    residual addition, as after the norm of any 3×3 convolution.
+    """
+
+    exchange_norms = ('bn1', 'bn2')
 
     def __init__(self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None,
                  norm: callable):
@@ -65,23 +86,20 @@ class BasicBlock(_Block):
         self.bn2 = norm(planes)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
-        self.fusion: FusionModule | None = None
-
-    @property
-    def fusion_channels(self) -> int:
-        return self.conv1.out_channels
+        self._init_fusions()
 
     def forward(self, x: Tensor) -> tuple[Tensor, LossDict]:
         identity = x if self.downsample is None else self.downsample(x)
-        out, losses = self._fuse(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(self.relu(out)))
+        losses: LossDict = {}
+        out = self._fuse(self.bn1(self.conv1(x)), 'bn1', losses)
+        out = self._fuse(self.bn2(self.conv2(self.relu(out))), 'bn2', losses)
         return self.relu(out + identity), losses
 
 
 class Bottleneck(_Block):
-    """ResNet-50/101/152 block; fusion after ``bn2`` (the 3×3 conv's norm)."""
+    """ResNet-50/101/152 block; fusion after ``bn2`` (the norm of its one 3×3 conv)."""
 
-    fusion_norm = 'bn2'
+    exchange_norms = ('bn2',)
 
     def __init__(self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None,
                  norm: callable):
@@ -94,16 +112,13 @@ class Bottleneck(_Block):
         self.bn3 = norm(planes * 4)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
-        self.fusion: FusionModule | None = None
-
-    @property
-    def fusion_channels(self) -> int:
-        return self.conv2.out_channels
+        self._init_fusions()
 
     def forward(self, x: Tensor) -> tuple[Tensor, LossDict]:
         identity = x if self.downsample is None else self.downsample(x)
+        losses: LossDict = {}
         out = self.relu(self.bn1(self.conv1(x)))
-        out, losses = self._fuse(self.bn2(self.conv2(out)))
+        out = self._fuse(self.bn2(self.conv2(out)), 'bn2', losses)
         out = self.bn3(self.conv3(self.relu(out)))
         return self.relu(out + identity), losses
 
@@ -137,7 +152,9 @@ class MultiModalResNet(BaseModule):
         norm_sharing: ``'private'`` (one norm per modality) or ``'shared'``.
         norm_kind: ``'bn'`` or ``'in'``.
         fusion: fusion config, e.g. ``dict(type='cen', stages=(1, 2, 3, 4), threshold=2e-2)``;
-            ``stages`` picks the stages whose points get a fusion module.
+            ``stages`` picks the stages whose points get a fusion module; for block-position
+            methods ``after_norms`` (default: every 3×3 conv's norm, ``('bn1', 'bn2')`` in a
+            basic block, ``('bn2',)`` in a bottleneck) picks the norms within each block.
         pretrained: local path of a torchvision ImageNet state dict (``resnet101-*.pth``);
             loaded by :meth:`init_weights`. Nothing is ever downloaded.
         first_stage, last_stage: build only stages ``first_stage..last_stage`` (the stem only
@@ -216,10 +233,12 @@ class MultiModalResNet(BaseModule):
                                  f'{self.first_stage}..{self.last_stage}')
             if position == 'block':
                 for index, block in enumerate(self.stages[stage - 1]):
-                    point = FusionPoint(f'layer{stage}.{index}', 'block', stage,
-                                        block.fusion_channels, self.num_modalities,
-                                        self.norm_sharing)
-                    block.fusion = build_fusion(cfg, point, getattr(block, block.fusion_norm))
+                    for norm_name in self._after_norms(cfg, block):
+                        point = FusionPoint(f'layer{stage}.{index}.{norm_name}', 'block', stage,
+                                            block.fusion_channels(norm_name),
+                                            self.num_modalities, self.norm_sharing)
+                        block.fusions[norm_name] = build_fusion(cfg, point,
+                                                                getattr(block, norm_name))
             else:
                 point = FusionPoint(f'stage{stage}', 'stage', stage,
                                     self.out_channels[stage - 1], self.num_modalities,
@@ -231,6 +250,19 @@ class MultiModalResNet(BaseModule):
                         'MultiModalResNet keeps every stream (use the commonly-used setting: '
                         'SeparateStreamsResNet)')
                 self.stage_fusions[str(stage)] = module
+
+    @staticmethod
+    def _after_norms(cfg: dict, block: _Block) -> tuple[str, ...]:
+        """The block's norms a block-position fusion follows (``cfg['after_norms']`` or all)."""
+        wanted = cfg.get('after_norms')
+        if wanted is None:
+            return block.exchange_norms
+        wanted = (wanted,) if isinstance(wanted, str) else tuple(wanted)
+        unknown = [n for n in wanted if n not in block.exchange_norms]
+        if unknown or not wanted:
+            raise ValueError(f'fusion after_norms={wanted!r}: a {type(block).__name__} has 3×3 '
+                             f'convolution norms {block.exchange_norms}; pick among those')
+        return tuple(n for n in block.exchange_norms if n in wanted)  # forward order
 
     def fusion_modules(self) -> Iterator[FusionModule]:
         """Every fusion module of the encoder, in forward order."""
@@ -261,13 +293,24 @@ class MultiModalResNet(BaseModule):
             features.append(x)
         return features, losses
 
+    #: Prefix of this network's module names in the per-name seeded init (see
+    #: :mod:`fusionbench.models.init`); '' makes its convolutions start where the same-named
+    #: ones of any other row's encoder start. A second stream of separate networks sets its own.
+    init_prefix = ''
+
     def init_weights(self) -> None:
-        """Kaiming (fan-out) init as torchvision, then the local ImageNet weights if set."""
+        """Kaiming (fan-out) init as torchvision, then the local ImageNet weights if set.
+
+        Each convolution draws from the global RNG seeded by (the run's seed, its name): the
+        same seed gives every row the same initial convolutions (common random numbers).
+        """
         super().init_weights()
+        seed = run_seed()
         own_init = {id(m) for f in self.fusion_modules() for m in f.modules()}
-        for module in self.modules():
+        for name, module in self.named_modules():
             if isinstance(module, nn.Conv2d) and id(module) not in own_init:
-                nn.init.kaiming_normal_(module.weight, mode='fan_out', nonlinearity='relu')
+                with seeded(seed, self.init_prefix + name):
+                    nn.init.kaiming_normal_(module.weight, mode='fan_out', nonlinearity='relu')
         if self.pretrained:
             self.load_torchvision_weights(self.pretrained)
 
@@ -338,6 +381,8 @@ class UnsharedResNet(BaseModule):
         self.num_modalities = num_modalities
         self.streams = nn.ModuleList(MultiModalResNet(num_modalities=1, **resnet_kwargs)
                                      for _ in range(num_modalities))
+        for index, stream in enumerate(self.streams):  # stream 0 starts as the shared encoder
+            stream.init_prefix = f'streams.{index}.' if index else ''
         self.out_channels = self.streams[0].out_channels
 
     def fusion_modules(self) -> Iterator[FusionModule]:

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from fusionbench import registry
 from fusionbench.data.transforms import IGNORE_INDEX
 from fusionbench.fusion.base import FusionModule
+from fusionbench.models.init import reset_by_name, run_seed, seeded
 from fusionbench.modal import split_modalities
 
 ENSEMBLE = 'ensemble'
@@ -137,6 +138,23 @@ class MultiModalSegmentor(BaseModel):
         if self.use_ensemble:
             self.alpha = nn.Parameter(torch.ones(num_modalities))
         self.test_cfg = self._check_test_cfg(test_cfg)
+
+    def init_weights(self) -> None:
+        """Seeded by name, so the same seed gives the parts two rows share the same initial
+        weights (:mod:`fusionbench.models.init`): every module's default init under (run seed,
+        its name), then each part's own ``init_weights`` (the decoder's, the encoder's -- whose
+        convolutions are seeded one by one) under (run seed, the part's name). Fusion modules
+        keep their own init."""
+        seed = run_seed()
+        reset_by_name(self, seed, skip=(FusionModule,))
+        for name, child in self.named_children():
+            if callable(getattr(child, 'init_weights', None)) and not getattr(child, 'is_init',
+                                                                              False):
+                with seeded(seed, name):
+                    child.init_weights()
+                if hasattr(child, '_is_init'):  # an override may skip BaseModule's flag
+                    child._is_init = True
+        super().init_weights()  # this module's init_cfg; the parts are done (is_init)
 
     @staticmethod
     def _check_test_cfg(test_cfg: dict | None) -> dict:

@@ -92,6 +92,8 @@ class SeparateStreamsResNet(BaseModule):
                       norm_kind=norm_kind, pretrained=pretrained)
         self.streams = nn.ModuleList(MultiModalResNet(last_stage=self.split_until, **resnet)
                                      for _ in range(num_modalities))
+        for index, stream in enumerate(self.streams):  # seeded init: stream 0 = shared encoder
+            stream.init_prefix = f'streams.{index}.' if index else ''
         self.trunk = (MultiModalResNet(first_stage=self.split_until + 1, **resnet)
                       if self.split_until < 4 else None)
 

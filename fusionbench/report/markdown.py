@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from fusionbench.experiments.aggregate import (aggregate, atomic_write_text, load_records,
-                                               write_table_csv)
+from fusionbench.experiments.aggregate import (aggregate, atomic_write_text, ci_names,
+                                               load_records, write_table_csv)
 from fusionbench.experiments.claims import (CONTRADICTED, REPRODUCED, Claim, Verdict, headline,
                                             judge, value_decimals)
 from fusionbench.experiments.paper import load_paper_table, spec_paper_value
@@ -114,21 +114,25 @@ def _claim_line(claim: Claim, verdict: Verdict, spec: Any) -> str:
 
 
 def _paper_margin(claim: Claim, verdict: Verdict, spec: Any) -> str:
-    """The paper's difference for the pair the verdict quotes (else its smallest margin)."""
+    """The paper's value of the test the verdict quotes (else of its smallest pair margin)."""
     rows = {row.id: row for row in spec.rows}
-    values = {r: spec_paper_value(spec, rows[r], claim.column) if r in rows else None
-              for r in claim.rows}
+
+    def paper(row: str, column: str) -> float | None:
+        return spec_paper_value(spec, rows[row], column) if row in rows else None
+
     if verdict.comparisons:
         quoted = headline(verdict.comparisons)
-        pairs = [(quoted.higher, quoted.lower)]
+        tests = [(quoted.label, quoted.terms)]
     else:
-        pairs = claim.pairs()
-    margins = [(values[hi] - values[lo], hi, lo) for hi, lo in pairs
-               if values[hi] is not None and values[lo] is not None]
-    if len(margins) != len(pairs):
-        return ''
-    margin, hi, lo = min(margins)
-    return f'{hi} − {lo} = {fmt(margin, value_decimals(claim.column), signed=True)}'
+        tests = [(test.label, test.terms) for test in claim.tests()]
+    margins = []
+    for label, terms in tests:
+        values = [paper(row, column) for row, column, _ in terms]
+        if not terms or any(v is None for v in values):
+            return ''
+        margins.append((sum(coef * v for (_, _, coef), v in zip(terms, values)), label))
+    margin, label = min(margins)
+    return f'{label} = {fmt(margin, value_decimals(claim.column), signed=True)}'
 
 
 # ----------------------------------------------------------------------------- tables
@@ -176,10 +180,12 @@ def _table_row(cells: dict, row: Any, spec: Any, columns: list[str],
 def _ours_cell(cells: dict, column: str, decimals: int) -> str:
     if f'{column}_mean' not in cells:  # a constant column
         return fmt(cells[column], decimals)
-    mean, low, high = (cells[f'{column}_{s}'] for s in ('mean', 'ci_low', 'ci_high'))
+    mean, std = cells[f'{column}_mean'], cells.get(f'{column}_std')
     if not _is_number(mean):
         return MISSING
-    return f'{fmt(mean, decimals)} ± {fmt((high - low) / 2, decimals)}'
+    if not _is_number(std):  # one seed: no spread to show (a "± 0" would claim there is none)
+        return fmt(mean, decimals)
+    return f'{fmt(mean, decimals)} ± {fmt(std, decimals)}'
 
 
 def _is_number(value: Any) -> bool:
@@ -187,8 +193,11 @@ def _is_number(value: Any) -> bool:
 
 
 def _legend(spec: Any, with_paper: list[str], confidence: float) -> str:
-    text = (f'Ours: mean ± half-width of the {confidence:.0%} bootstrap CI over seeds '
-            '(seeds: runs that finished; failed runs are counted apart).')
+    text = ('Ours: mean ± standard deviation over seeds (± is the std everywhere; the table '
+            f'CSV adds the {confidence:.0%} Student-t interval of the mean, columns '
+            f'`*_{ci_names(confidence)[0][:-4]}_low/high`; seeds: runs that finished, failed '
+            'runs counted apart). Verdicts: paired t-intervals of per-seed differences (Welch '
+            'where rows share fewer than 2 seeds).')
     if with_paper:
         source = _paper_source(spec)
         text += f' Paper: {source}. Δ = ours − paper.'

@@ -14,6 +14,7 @@ import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from fusionbench.experiments.aggregate import CI_HIGH, CI_LOW
 from fusionbench.experiments.paper import spec_paper_value
 
 SYNTHETIC_NOTE = 'synthetic data'
@@ -28,8 +29,8 @@ def plot_heads(df: pd.DataFrame, spec: Any, path: str | Path) -> Path:
     Returns the written ``path`` (PNG, parent folders created).
     """
     columns = [name for name, _, _ in spec.metrics]
-    _require(df, ['row', 'label', *(f'{c}_{s}' for c in columns for s in ('mean', 'ci_low',
-                                                                        'ci_high'))])
+    _require(df, ['row', 'label', *(f'{c}_{s}' for c in columns for s in ('mean', CI_LOW,
+                                                                        CI_HIGH))])
     rows_by_id = {row.id: row for row in spec.rows}
     x = np.arange(len(df))
     width = 0.8 / max(len(columns), 1)
@@ -48,7 +49,7 @@ def plot_heads(df: pd.DataFrame, spec: Any, path: str | Path) -> Path:
                        linewidths=1.2, zorder=3,
                        label='paper (reported)' if not _has_label(ax, 'paper (reported)') else None)
     ax.set_xticks(x, df['label'].astype(str), rotation=30, ha='right')
-    ax.set_ylabel('mean over seeds (error bars: bootstrap CI)')
+    ax.set_ylabel('mean over seeds (error bars: 95 % t-interval)')
     ax.set_title(_title(f'{spec.name}: per-head results', df))
     ax.legend(fontsize='small', ncols=min(len(columns) + 1, 4))
     return _save(fig, path)
@@ -73,7 +74,7 @@ def plot_metric_vs_params(df: pd.DataFrame, x_col: str, y_col: str, hue_col: str
                     elinewidth=1, capsize=3, zorder=1)
     sns.scatterplot(data=data, x=x, y=y, hue=hue_col, style=style_col, s=80, ax=ax, zorder=2)
     ax.set_xlabel(x_col)
-    ax.set_ylabel(y_col + (' (mean, bootstrap CI)' if y != y_col else ''))
+    ax.set_ylabel(y_col + (' (mean, 95 % t-interval)' if y != y_col else ''))
     ax.set_title(_title(f'{y_col} vs {x_col}', df))
     ax.legend(fontsize='small', bbox_to_anchor=(1.02, 1), loc='upper left')
     return _save(fig, path)
@@ -95,10 +96,10 @@ def _save(fig: Figure, path: str | Path) -> Path:
 
 
 def _ci_errors(df: pd.DataFrame, column: str) -> np.ndarray:
-    """``[[mean - ci_low], [ci_high - mean]]``, 0 where unknown (for ``yerr``)."""
+    """``[[mean - low], [high - mean]]`` of the 95 % t-interval, 0 where unknown (``yerr``)."""
     mean = df[f'{column}_mean'].to_numpy(dtype=float)
-    low = mean - df[f'{column}_ci_low'].to_numpy(dtype=float)
-    high = df[f'{column}_ci_high'].to_numpy(dtype=float) - mean
+    low = mean - df[f'{column}_{CI_LOW}'].to_numpy(dtype=float)
+    high = df[f'{column}_{CI_HIGH}'].to_numpy(dtype=float) - mean
     return np.nan_to_num(np.clip(np.vstack([low, high]), 0, None))
 
 

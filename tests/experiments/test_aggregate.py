@@ -3,12 +3,12 @@ import json
 import math
 from types import SimpleNamespace
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from fusionbench.experiments.aggregate import (aggregate, bootstrap_ci, load_records,
-                                               seed_values, table_columns, write_table_csv)
+from fusionbench.experiments.aggregate import (aggregate, ci_names, load_records, seed_values,
+                                               summarize, t_interval, table_columns,
+                                               write_table_csv)
 
 
 def make_spec():
@@ -38,24 +38,32 @@ RECORDS = [make_record('cen', 0, 49.0, 51.0), make_record('cen', 1, 50.0, 52.0),
            make_record('cen', 0, 1.0, 1.0, table='table2')]
 
 
-def test_bootstrap_ci_known_data():
-    low, high = bootstrap_ci([1.0, 2.0, 3.0, 4.0, 5.0])
-    assert 1.0 <= low < 3.0 < high <= 5.0
-    assert (low, high) == bootstrap_ci([1.0, 2.0, 3.0, 4.0, 5.0])  # deterministic
-    assert bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)
-    assert bootstrap_ci([7.5]) == (7.5, 7.5)
-    assert bootstrap_ci([7.5, math.nan]) == (7.5, 7.5)
-    assert all(math.isnan(v) for v in bootstrap_ci([]))
+def test_t_interval_hand_computed():
+    # mean 10.02, s = sqrt(0.8546 / 2) = 0.65368, s/sqrt(3) = 0.37740, t(0.975, 2) = 4.30265
+    low, high = t_interval([9.41, 10.71, 9.94])
+    assert low == pytest.approx(10.02 - 4.302653 * 0.3774035, abs=1e-4)  # 8.3962
+    assert high == pytest.approx(10.02 + 4.302653 * 0.3774035, abs=1e-4)  # 11.6438
+    # the percentile bootstrap returned [9.41, 10.71] here: [min, max], far too narrow
+    assert low < 9.41 - 1.0 and high > 10.71 + 0.9
 
 
-def test_bootstrap_ci_matches_normal_theory_for_many_values():
-    values = np.random.default_rng(1).normal(10.0, 2.0, size=400)
-    low, high = bootstrap_ci(values, confidence=0.95, n_boot=4000)
-    half = 1.96 * values.std(ddof=1) / np.sqrt(values.size)
-    assert low == pytest.approx(values.mean() - half, abs=0.05)
-    assert high == pytest.approx(values.mean() + half, abs=0.05)
-    narrow = bootstrap_ci(values, confidence=0.5)
-    assert low < narrow[0] < narrow[1] < high
+def test_t_interval_edge_cases():
+    assert t_interval([2.0, 2.0, 2.0]) == (2.0, 2.0)
+    assert all(math.isnan(v) for v in t_interval([7.5]))  # one seed: no interval exists
+    assert all(math.isnan(v) for v in t_interval([7.5, math.nan]))
+    assert all(math.isnan(v) for v in t_interval([]))
+    # two values 1, 3: mean 2, s/sqrt(2) = 1, t(0.975, 1) = 12.7062
+    assert t_interval([1.0, 3.0]) == pytest.approx((2 - 12.706205, 2 + 12.706205))
+    with pytest.raises(ValueError, match='confidence'):
+        t_interval([1.0, 2.0], confidence=1.5)
+
+
+def test_interval_names_say_which_interval():
+    assert ci_names() == ('ci95_t_low', 'ci95_t_high')
+    assert ci_names(0.9) == ('ci90_t_low', 'ci90_t_high')
+    assert ci_names(0.975) == ('ci97_5_t_low', 'ci97_5_t_high')
+    assert summarize([9.41, 10.71, 9.94], confidence=0.9).keys() == {
+        'mean', 'std', 'ci90_t_low', 'ci90_t_high'}
 
 
 def test_aggregate_stable_columns_and_order():
@@ -63,12 +71,13 @@ def test_aggregate_stable_columns_and_order():
     df = aggregate(RECORDS, spec)
     assert list(df.columns) == [
         'row', 'label', 'n_seeds', 'n_failed',
-        'rgb_miou_mean', 'rgb_miou_std', 'rgb_miou_ci_low', 'rgb_miou_ci_high',
-        'ensemble_miou_mean', 'ensemble_miou_std', 'ensemble_miou_ci_low',
-        'ensemble_miou_ci_high', 'params_total_m', 'synthetic']
+        'rgb_miou_mean', 'rgb_miou_std', 'rgb_miou_ci95_t_low', 'rgb_miou_ci95_t_high',
+        'ensemble_miou_mean', 'ensemble_miou_std', 'ensemble_miou_ci95_t_low',
+        'ensemble_miou_ci95_t_high', 'params_total_m', 'synthetic']
     assert list(df.columns) == table_columns(spec)
     assert list(df['row']) == ['cen', 'unshared', 'extra']
-    assert 'ensemble_miou_values' in aggregate(RECORDS, spec, keep_values=True).columns
+    kept = aggregate(RECORDS, spec, keep_values=True).columns
+    assert {'ensemble_miou_values', 'ensemble_miou_seeds'} <= set(kept)
 
 
 def test_aggregate_statistics_exclude_failed_records():
@@ -77,7 +86,9 @@ def test_aggregate_statistics_exclude_failed_records():
     assert (cen['n_seeds'], cen['n_failed']) == (3, 1)
     assert cen['rgb_miou_mean'] == pytest.approx(50.0)
     assert cen['rgb_miou_std'] == pytest.approx(1.0)
-    assert 49.0 <= cen['rgb_miou_ci_low'] < 50.0 < cen['rgb_miou_ci_high'] <= 51.0
+    # 49, 50, 51: s/sqrt(3) = 0.57735, t(0.975, 2) = 4.30265
+    assert cen['rgb_miou_ci95_t_low'] == pytest.approx(50.0 - 2.484138, abs=1e-5)
+    assert cen['rgb_miou_ci95_t_high'] == pytest.approx(50.0 + 2.484138, abs=1e-5)
     assert cen['params_total_m'] == pytest.approx(118.2)
     assert cen['synthetic']
     unshared = df.loc['unshared']
@@ -93,6 +104,7 @@ def test_seed_values_and_kept_values_agree():
     df = aggregate(RECORDS, spec, keep_values=True).set_index('row')
     assert seed_values(RECORDS, spec, 'cen', 'ensemble_miou') == [51.0, 52.0, 53.0]
     assert df.loc['cen', 'ensemble_miou_values'] == [51.0, 52.0, 53.0]
+    assert df.loc['cen', 'ensemble_miou_seeds'] == [0, 1, 2]
     with pytest.raises(KeyError, match='declared'):
         seed_values(RECORDS, spec, 'cen', 'nope')
 

@@ -1,9 +1,13 @@
-"""Claim verdicts from per-seed values: one hand-built case per verdict."""
+"""Claim verdicts from per-seed values: one hand-built case per verdict, paired and Welch."""
+import math
+
 import pandas as pd
 import pytest
+from scipy import stats
 
-from fusionbench.experiments.claims import (CONTRADICTED, PAPER_CLAIMS, REPRODUCED, UNDECIDED,
-                                            Claim, judge)
+from fusionbench.experiments.claims import (CONTRADICTED, PAIRED, PAPER_CLAIMS, REPRODUCED,
+                                            UNDECIDED, WELCH, Claim, compare, judge,
+                                            seeds_needed)
 from fusionbench.experiments.paper import load_paper_table
 
 
@@ -18,7 +22,7 @@ GREATER = Claim('t.x_beats_y', 't', 'x beats y', 'greater', 'score', ('x', 'y'))
 def test_reproduced_when_the_difference_ci_is_above_zero():
     verdict = judge(GREATER, table(x=[51.0, 51.5, 52.0], y=[47.0, 47.5, 48.0]))
     assert verdict.status == REPRODUCED
-    assert 'x − y = +4.0' in verdict.detail and '95% CI' in verdict.detail
+    assert 'x − y = +4.0' in verdict.detail and '95% Welch t CI' in verdict.detail
 
 
 def test_values_read_back_from_a_table_csv_work():
@@ -39,9 +43,9 @@ def test_undecided_when_the_ci_straddles_zero():
 
 
 @pytest.mark.parametrize('df,reason', [
-    (table(x=[1.0, 2.0]), "row 'y' has no results"),
-    (table(x=[1.0, 2.0], y=[0.5]), "row 'y' has 1 seed(s)"),
-    (table(x=[1.0, 2.0], y=[]), "row 'y' has no results"),
+    (table(x=[1.0, 2.0]), "row 'y' has no results in score"),
+    (table(x=[1.0, 2.0], y=[0.5]), "row 'y' has 1 seed(s) in score"),
+    (table(x=[1.0, 2.0], y=[]), "row 'y' has no results in score"),
     (pd.DataFrame({'row': ['x', 'y'], 'score_mean': [1.0, 0.0]}), 'keep_values=True'),
 ])
 def test_undecided_with_a_reason(df, reason):
@@ -63,7 +67,7 @@ def test_greater_all_needs_every_pair():
         == REPRODUCED
     undecided = judge(claim, table(x=[51.0, 51.2, 51.4], a=[47.0, 47.2], b=[45.0, 51.0, 57.0]))
     assert undecided.status == UNDECIDED
-    assert '1/2 pairs reproduced' in undecided.detail and 'x − b' in undecided.detail
+    assert '1/2 tests reproduced' in undecided.detail and 'x − b' in undecided.detail
     contradicted = judge(claim, table(x=[51.0, 51.2, 51.4], a=[47.0, 47.2], b=[60.0, 60.2]))
     assert contradicted.status == CONTRADICTED
     assert 'contradicting: x − b' in contradicted.detail
@@ -91,16 +95,148 @@ def test_invalid_claims_are_refused():
 
 
 def test_paper_claims_hold_on_the_papers_own_numbers():
-    """Every paper claim names rows and columns of the paper's tables, and the paper satisfies it."""
+    """Every paper claim's tests hold on the paper's numbers (rows the paper has)."""
     paper_columns = {'table1': {'ensemble_miou': 'ensemble_miou'},
-                     'table2': {'ensemble_miou': 'same_ensemble_miou'},
+                     'table2': {'ensemble_miou': 'same_ensemble_miou',
+                                'common_miou': 'common_miou'},
                      'table5': {'fid': 'fid'}}
     assert set(PAPER_CLAIMS) == {'table1', 'table2', 'table5'}
     assert len(PAPER_CLAIMS['table1']) == 4
+    checked = 0
     for name, claims in PAPER_CLAIMS.items():
         paper = load_paper_table(name).set_index('row')
         for claim in claims:
             assert claim.table == name
-            column = paper_columns[name][claim.column]
-            for higher, lower in claim.pairs():
-                assert paper.loc[higher, column] > paper.loc[lower, column], claim.id
+            if not set(claim.rows) <= set(paper.index):  # our additions (Table 2's averaging)
+                continue
+            for test in claim.tests():
+                value = sum(coef * paper.loc[row, paper_columns[name][column]]
+                            for row, column, coef in test.terms)
+                assert value > test.margin, (claim.id, test.label)
+                checked += 1
+    assert checked >= 4 + 26 + 3
+
+
+# ----------------------------------------------------------------------------- paired / Welch
+PRIVATE_BN = [11.13, 12.38, 11.37]  # committed mini Table 1 records, ensemble mIoU, seeds 0-2
+UNSHARED = [12.98, 13.31, 15.75]
+
+
+def test_welch_example_from_the_committed_records_is_undecided():
+    """private_bn − unshared = −2.4: the bootstrap said contradicted; Welch p = 0.095."""
+    c = compare(PRIVATE_BN, UNSHARED, 'private_bn', 'unshared')
+    assert c.method == WELCH and c.status == UNDECIDED
+    reference = stats.ttest_ind(PRIVATE_BN, UNSHARED, equal_var=False)
+    assert c.p_value == pytest.approx(reference.pvalue) and round(c.p_value, 3) == 0.095
+    low, high = reference.confidence_interval(0.95)
+    assert (c.ci_low, c.ci_high) == pytest.approx((low, high))
+    assert c.ci_low == pytest.approx(-5.6, abs=0.05) and c.ci_high == pytest.approx(0.8, abs=0.05)
+    assert c.diff == pytest.approx(-2.38667, abs=1e-5)
+
+
+def test_paired_interval_hand_computed_and_matches_scipy():
+    # differences 1.2, 0.8, 1.3: mean 1.1, s = sqrt(0.14 / 2) = 0.264575, se = 0.152753,
+    # t(0.975, 2) = 4.302653: CI 1.1 ± 0.657241
+    x, y = [10.2, 11.8, 9.3], [9.0, 11.0, 8.0]
+    c = compare(x, y, 'x', 'y', higher_seeds=[0, 1, 2], lower_seeds=[0, 1, 2])
+    assert c.method == PAIRED and c.n_higher == c.n_lower == 3 and c.dof == 2
+    assert c.diff == pytest.approx(1.1)
+    assert (c.ci_low, c.ci_high) == pytest.approx((1.1 - 0.657241, 1.1 + 0.657241), abs=1e-5)
+    assert c.status == REPRODUCED
+    reference = stats.ttest_rel(x, y)
+    assert (c.ci_low, c.ci_high) == pytest.approx(tuple(reference.confidence_interval(0.95)))
+    assert c.p_value == pytest.approx(reference.pvalue)
+    # the same numbers unpaired: the seed-to-seed spread swamps the difference
+    assert compare(x, y, 'x', 'y').status == UNDECIDED
+
+
+def test_pairing_uses_the_shared_seeds_in_seed_order():
+    x, y = [10.2, 11.8, 9.3, 50.0], [8.0, 9.0, 11.0]
+    c = compare(x, y, 'x', 'y', higher_seeds=[0, 1, 2, 3], lower_seeds=[2, 0, 1])
+    assert c.method == PAIRED and c.n_higher == 3 and c.diff == pytest.approx(1.1)
+    # fewer than 2 shared seeds: Welch on all values
+    c = compare([1.0, 2.0], [0.0, 0.5], 'x', 'y', higher_seeds=[0, 1], lower_seeds=[2, 3])
+    assert c.method == WELCH and (c.n_higher, c.n_lower) == (2, 2)
+
+
+def test_judge_pairs_rows_by_their_seed_columns():
+    df = pd.DataFrame({'row': ['x', 'y'], 'score_values': [[10.2, 11.8, 9.3], [9.0, 11.0, 8.0]],
+                       'score_seeds': [[0, 1, 2], [0, 1, 2]]})
+    verdict = judge(GREATER, df)
+    assert verdict.status == REPRODUCED and '95% paired t CI +0.4, +1.8' in verdict.detail
+    assert 'n = 3 paired seeds' in verdict.detail
+    as_csv = df.assign(score_values=['[10.2, 11.8, 9.3]', '[9.0, 11.0, 8.0]'],
+                       score_seeds=['[0, 1, 2]', '[0, 1, 2]'])
+    assert judge(GREATER, as_csv).status == REPRODUCED
+    assert judge(GREATER, df.drop(columns='score_seeds')).status == UNDECIDED  # Welch
+
+
+# ----------------------------------------------------------------------------- Table 2's claim
+T2 = Claim('t2.both', 't2', 'both settings', 'greater_all', 'ens', ('cen', 'a', 'b'),
+           lower_columns=('common', 'ens'), average_margin=2.0)
+
+
+def t2_table(cen, a_common, a_ens, b_common, b_ens):
+    seeds = [[0, 1, 2]] * 3
+    return pd.DataFrame({'row': ['cen', 'a', 'b'],
+                         'ens_values': [cen, a_ens, b_ens], 'ens_seeds': seeds,
+                         'common_values': [[math.nan] * 3, a_common, b_common],
+                         'common_seeds': seeds})
+
+
+def test_table2_claim_tests_both_settings_and_the_average_margin():
+    labels = [t.label for t in T2.tests()]
+    assert labels == ['cen − a (common)', 'cen − b (common)', 'cen − mean of 2 rows (common)',
+                      'cen − a', 'cen − b', 'cen − mean of 2 rows (ens)']
+    average = T2.tests()[2]
+    assert average.terms == (('cen', 'ens', 1.0), ('a', 'common', -0.5), ('b', 'common', -0.5))
+    assert average.margin == 2.0
+    cen = [50.0, 51.0, 52.0]
+    # leads of 4 and 3 points in both settings, the same every seed: average 3.5 > 2
+    verdict = judge(T2, t2_table(cen, [46.0, 47.0, 48.0], [46.0, 47.0, 48.0],
+                                 [47.0, 48.0, 49.0], [47.0, 48.0, 49.0]))
+    assert verdict.status == REPRODUCED and '6/6 tests reproduced' in verdict.detail
+
+
+def test_table2_claim_fails_on_a_small_average_margin_or_one_setting():
+    cen = [50.0, 51.0, 52.0]
+    # beats every baseline in both settings, but by 1 point on average: contradicted
+    small = judge(T2, t2_table(cen, *[[49.0, 50.0, 51.0]] * 4))
+    assert small.status == CONTRADICTED
+    assert 'contradicting: cen − mean of 2 rows' in small.detail and 'margin of +2.0' in small.detail
+    # a big lead in the same setting, none in the commonly-used one: contradicted there
+    one = judge(T2, t2_table(cen, [52.0, 53.0, 54.0], [40.0, 41.0, 42.0],
+                             [40.0, 41.0, 42.0], [40.0, 41.0, 42.0]))
+    assert one.status == CONTRADICTED
+    assert {c.label for c in one.comparisons if c.status == CONTRADICTED} == {'cen − a (common)'}
+
+
+def test_table2_claims_cover_the_papers_baselines_and_averaging_apart():
+    claims = {c.id: c for c in PAPER_CLAIMS['table2']}
+    paper = claims['table2.cen_outperforms_in_both_settings']
+    assert paper.rows[0] == 'cen' and len(paper.rows) == 13
+    assert {r.rsplit('_', 1)[0] for r in paper.rows[1:]} == {'concat', 'align', 'self_att'}
+    assert paper.lower_columns == ('common_miou', 'ensemble_miou') and paper.average_margin == 2
+    averaging = claims['table2.cen_outperforms_averaging']
+    assert averaging.rows[1:] == ('average_early', 'average_middle', 'average_late',
+                                  'average_all')
+
+
+def test_claim_options_are_checked():
+    with pytest.raises(ValueError, match='average_margin'):
+        Claim('t.bad', 't', 'bad', 'greater', 'score', ('x', 'y'), average_margin=2.0)
+    with pytest.raises(ValueError, match='lower_columns'):
+        Claim('t.bad', 't', 'bad', 'monotone_increasing', 'score', ('x', 'y'),
+              lower_columns=('other',))
+
+
+def test_seeds_needed_for_a_decidable_two_point_difference():
+    # 1.5 points of paired spread: 4 seeds give t_3 · 1.5 / 2 = 2.39, 5 give t_4 · 1.5 / √5 = 1.86
+    assert seeds_needed(1.5) == 5
+    assert seeds_needed(0.5) == 3  # t_1 · 0.5 / √2 = 4.49 ≥ 2; t_2 · 0.5 / √3 = 1.24
+    assert seeds_needed(0.0) == 2
+    assert seeds_needed(1.5, effect=1.0) > seeds_needed(1.5)
+    with pytest.raises(ValueError, match='effect > 0'):
+        seeds_needed(1.0, effect=0.0)
+    with pytest.raises(ValueError, match='more than 3 seeds'):
+        seeds_needed(10.0, max_seeds=3)

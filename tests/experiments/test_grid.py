@@ -134,9 +134,10 @@ def test_run_id_is_a_hash_of_resolved_config_protocol_and_seed(monkeypatch, tmp_
     same = plan(spec({'model.fusion.threshold': 2e-2}), smoke, 1)[0]
     assert same.run_id == base[0].run_id
     # the id is the hash of exactly what the record stores as its config
-    assert base[0].run_id == hash_config(base[0].resolved, 'smoke', 0)
+    code = base[0].code
+    assert base[0].run_id == hash_config(base[0].resolved, 'smoke', 0, code)
     reordered = dict(reversed(list(base[0].resolved.items())))
-    assert hash_config(reordered, 'smoke', 0) == base[0].run_id
+    assert hash_config(reordered, 'smoke', 0, code) == base[0].run_id
     # machine-local places are not the experiment: another cache or work dir, the same run
     monkeypatch.setenv('FUSIONBENCH_CACHE', str(tmp_path / 'elsewhere'))
     moved = plan(spec({}), smoke, 1)[0]
@@ -145,7 +146,7 @@ def test_run_id_is_a_hash_of_resolved_config_protocol_and_seed(monkeypatch, tmp_
     cfg = resolve_config(CEN, smoke, 0, work_dir=str(tmp_path))
     resolved = json.loads(json.dumps(cfg.to_dict(), default=str))
     assert resolved['work_dir'] == str(tmp_path)
-    assert hash_config(resolved, 'smoke', 0) == base[0].run_id
+    assert hash_config(resolved, 'smoke', 0, code) == base[0].run_id
 
 
 def test_list_prints_every_cell_of_the_shard(capsys):
@@ -404,6 +405,10 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, one_thre
     assert straight['resumed_from_iter'] == 0 and resumed['resumed_from_iter'] == 6
     assert resumed['metrics'] == straight['metrics']
     assert resumed['gamma_sparsity'] == straight['gamma_sparsity']
+    assert resumed['val_metrics'] == straight['val_metrics']
+    assert resumed['val_curve'] == straight['val_curve'] and resumed['val_curve']['iterations'] \
+        == [6, 12]  # the validation at the checkpoint's iteration is not lost
+    assert resumed['gamma_dynamics'] == straight['gamma_dynamics']
     assert_same_weights(tmp_path / 'straight' / 'iter_12.pth', tmp_path / 'killed' / 'iter_12.pth')
 
 

@@ -79,3 +79,49 @@ def test_weights_of_another_width_fail_clearly(tmp_path):
     net = MultiModalResNet(depth=18, num_modalities=2, width=0.5, pretrained=str(path))
     with pytest.raises(ValueError, match='width 0.5'):
         net.init_weights()
+
+
+def _points(net):
+    return [f.point.name for f in net.fusion_modules()]
+
+
+def test_basic_blocks_exchange_after_both_3x3_norms():
+    """§4.1: exchange after every 3×3 convolution -- both of a basic block's, before the sum."""
+    net = MultiModalResNet(depth=18, num_modalities=2, width=0.125, fusion=dict(type='cen'))
+    assert _points(net) == [f'layer{s}.{b}.{n}' for s in range(1, 5) for b in range(2)
+                            for n in ('bn1', 'bn2')]
+    block = net.layer2[0]
+    assert set(block.fusions) == {'bn1', 'bn2'}
+    assert [f.point.channels for f in block.fusions.values()] == [16, 16]
+    seen = []
+    for name, fusion in block.fusions.items():
+        fusion.register_forward_hook(lambda m, args, out, name=name: seen.append(
+            (name, args[1] is getattr(block, name))))
+    _, losses = net(torch.randn(4, 3, 32, 32))
+    assert seen == [('bn1', True), ('bn2', True)]  # each point reads its own norm's γ
+    # ℓ1 over both norms' penalised γ's: 16 points × λ Σ|γ| with γ = 1 → λ · C per point
+    assert float(losses['loss_l1'].detach()) == pytest.approx(
+        5e-3 * sum(f.point.channels for f in net.fusion_modules()))
+
+
+def test_bottleneck_blocks_exchange_after_their_one_3x3_norm():
+    net = MultiModalResNet(depth=50, num_modalities=2, width=0.125,
+                           fusion=dict(type='cen', stages=(1, 2)))
+    assert _points(net) == [f'layer1.{b}.bn2' for b in range(3)] + \
+        [f'layer2.{b}.bn2' for b in range(4)]
+    assert net.layer1[0].fusions['bn2'].point.channels == net.layer1[0].conv2.out_channels
+
+
+def test_exchange_positions_are_configurable():
+    net = MultiModalResNet(depth=18, num_modalities=2, width=0.125,
+                           fusion=dict(type='cen', stages=(4,), after_norms=('bn1',)))
+    assert _points(net) == ['layer4.0.bn1', 'layer4.1.bn1']
+    net = MultiModalResNet(depth=18, num_modalities=2, width=0.125,
+                           fusion=dict(type='cen', stages=(4,), after_norms='bn2'))
+    assert _points(net) == ['layer4.0.bn2', 'layer4.1.bn2']
+    with pytest.raises(ValueError, match=r"BasicBlock has 3×3 convolution norms \('bn1', 'bn2'\)"):
+        MultiModalResNet(depth=18, num_modalities=2, width=0.125,
+                         fusion=dict(type='cen', after_norms=('bn3',)))
+    with pytest.raises(ValueError, match=r"Bottleneck has 3×3 convolution norms \('bn2',\)"):
+        MultiModalResNet(depth=50, num_modalities=2, width=0.125,
+                         fusion=dict(type='cen', after_norms=('bn1',)))

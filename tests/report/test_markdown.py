@@ -87,8 +87,8 @@ def test_report_structure(layout):
 def test_verdicts(layout):
     text = render(layout).read_text(encoding='utf-8')
     assert ('- ✅ **reproduced** — Exchanging helps (`table1.exchange_helps`): '
-            'cen − private_bn_l1_half = +3.1 [95% CI +2.8, +3.4] on ensemble_miou '
-            '(n = 3 vs 3 seeds); paper: cen − private_bn_l1_half = +3.4') in text
+            'cen − private_bn_l1_half = +3.1 [95% paired t CI +2.9, +3.3] on ensemble_miou '
+            '(n = 3 paired seeds, p < 0.001); paper: cen − private_bn_l1_half = +3.4') in text
     assert '- ❔ **undecided** — Half beats all' in text
     assert '- ❌ **contradicted** — Exchanging hurts' in text
     assert "- ❔ **undecided** — More modalities, lower FID (`table5.lower`): row 'depth' has 1 " \
@@ -101,10 +101,10 @@ def test_tables_show_paper_numbers_and_differences(layout):
     cells = [c.strip() for c in cen.strip('|').split('|')]
     # row, seeds, rgb ours, paper, Δ, ensemble ours, paper, Δ, params
     assert cells[1] == '3 (+1 failed)'
-    assert cells[2].startswith('46.3 ± ') and cells[3:5] == ['49.7', '-3.4']
+    assert cells[2] == '46.3 ± 0.3' and cells[3:5] == ['49.7', '-3.4']  # ± = std over seeds
     assert cells[5].startswith('48.3 ± ') and cells[6:8] == ['51.1', '-2.8']
     assert cells[8] == '118.2'
-    assert '| Depth (`depth`) | 1 | 120.12 ± 0.00 | 113.91 | +6.21 |' in text  # FID: 2 decimals
+    assert '| Depth (`depth`) | 1 | 120.12 | 113.91 | +6.21 |' in text  # FID: 2 decimals; 1 seed
     assert '| Extra (`extra`) | 0 | — | — | — | ours only |' in text
     assert 'reported (Wang et al., NeurIPS 2020, Table 1)' in text
 

@@ -18,8 +18,8 @@ def aggregated(synthetic=True):
         'row': ['concat_early', 'self_att_all', 'cen', 'average_all'],
         'label': ['Concat (early)', 'Self-att. (all)', 'CEN', 'Average (all)'],
         'n_seeds': [3, 3, 3, 0], 'n_failed': [0, 0, 0, 0],
-        'ensemble_miou_mean': mean, 'ensemble_miou_ci_low': mean - 0.5,
-        'ensemble_miou_ci_high': mean + 0.7, 'ensemble_miou_std': [0.4] * 3 + [np.nan],
+        'ensemble_miou_mean': mean, 'ensemble_miou_ci95_t_low': mean - 0.5,
+        'ensemble_miou_ci95_t_high': mean + 0.7, 'ensemble_miou_std': [0.4] * 3 + [np.nan],
         'params_fusion_m': [0.6, 112.8, 0.0, np.nan], 'method': ['concat', 'self_att', 'cen', None],
         'stage': ['early', 'all', None, None], 'synthetic': [synthetic] * 3 + [False]})
 

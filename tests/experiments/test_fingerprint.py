@@ -1,0 +1,106 @@
+"""Records belong to their code: the run id carries a fingerprint of the result-affecting source."""
+import json
+import os
+
+import pytest
+
+from fusionbench.experiments import grid
+from fusionbench.experiments.fingerprint import (RESULT_SOURCES, code_fingerprint, source_files,
+                                                 stale_records)
+from fusionbench.experiments.protocols import get_protocol
+from fusionbench.experiments.run import REPO_ROOT
+from fusionbench.experiments.tables import get_table
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A miniature source tree with every result source, plus report and CLI code."""
+    for source in RESULT_SOURCES:
+        path = tmp_path / source
+        if source.endswith('.py'):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f'# {source}\n')
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+            (path / 'a.py').write_text('x = 1\n')
+    (tmp_path / 'fusionbench' / 'report').mkdir()
+    (tmp_path / 'fusionbench' / 'report' / 'markdown.py').write_text('# report\n')
+    (tmp_path / 'fusionbench' / 'cli.py').write_text('# cli\n')
+    (tmp_path / 'README.md').write_text('docs\n')
+    return tmp_path
+
+
+def test_fingerprint_follows_result_code_only(tree):
+    before = code_fingerprint(str(tree))
+    assert len(before) == 12 and before == code_fingerprint(str(tree))
+    # report, CLI and docs do not change results
+    (tree / 'fusionbench' / 'report' / 'markdown.py').write_text('# report, reworded\n')
+    (tree / 'fusionbench' / 'cli.py').write_text('# cli v2\n')
+    (tree / 'README.md').write_text('more docs\n')
+    (tree / 'fusionbench' / 'models' / '__pycache__').mkdir()
+    (tree / 'fusionbench' / 'models' / '__pycache__' / 'a.py').write_text('junk\n')
+    assert code_fingerprint(str(tree)) == before
+    # model code, a config, a new baseline do; CRLF checkouts agree
+    (tree / 'fusionbench' / 'models' / 'a.py').write_text('x = 2\n')
+    changed = code_fingerprint(str(tree))
+    assert changed != before
+    (tree / 'fusionbench' / 'models' / 'a.py').write_bytes(b'x = 2\r\n')
+    assert code_fingerprint(str(tree)) == changed
+    (tree / 'configs' / 'a.py').write_text('lr = 0.1\n')
+    assert code_fingerprint(str(tree)) not in (before, changed)
+    (tree / 'baselines' / 'new.py').write_text('y = 1\n')
+    assert 'baselines/new.py' in source_files(str(tree))
+
+
+def test_missing_source_is_named(tree):
+    (tree / 'fusionbench' / 'hooks.py').unlink()
+    with pytest.raises(FileNotFoundError, match='hooks.py'):
+        code_fingerprint(str(tree))
+
+
+def test_the_repository_has_every_result_source():
+    files = source_files(REPO_ROOT)
+    assert 'fusionbench/models/resnet.py' in files and 'fusionbench/fusion/cen.py' in files
+    assert not any(f.startswith(('fusionbench/report/', 'fusionbench/cli.py')) for f in files)
+
+
+def test_plan_puts_the_fingerprint_in_the_run_id(monkeypatch):
+    spec, smoke = get_table('table1'), get_protocol('smoke')
+    monkeypatch.setattr(grid, 'code_fingerprint', lambda root: 'aaaaaaaaaaaa')
+    old = grid.plan(spec, smoke, 1, rows=['cen'])[0]
+    monkeypatch.setattr(grid, 'code_fingerprint', lambda root: 'bbbbbbbbbbbb')
+    new = grid.plan(spec, smoke, 1, rows=['cen'])[0]
+    assert (old.code, new.code) == ('aaaaaaaaaaaa', 'bbbbbbbbbbbb')
+    assert old.run_id != new.run_id and old.resolved == new.resolved
+    assert new.run_id == grid.hash_config(new.resolved, 'smoke', 0, 'bbbbbbbbbbbb')
+
+
+def test_a_record_from_other_code_is_not_reused(monkeypatch, tmp_path):
+    """The grid reruns a cell whose only record came from another fingerprint and keeps it."""
+    ran = []
+
+    def fake_execute(job, root=None, launcher='none', fresh=False):
+        ran.append(job.code)
+        record = {'schema': 1, 'run_id': job.run_id, 'table': job.table, 'row': job.row,
+                  'cell': job.cell, 'seed': job.seed, 'protocol': job.protocol,
+                  'status': 'ok', 'code_fingerprint': job.code}
+        grid.write_json_atomic(os.path.join(grid.runs_dir(job.protocol, job.table, root),
+                                            job.record_name), record)
+        return record
+
+    monkeypatch.setattr(grid, 'execute', fake_execute)
+    monkeypatch.setattr(grid, 'code_fingerprint', lambda root: 'aaaaaaaaaaaa')
+    first = grid.run_grid('table1', 'smoke', seeds=1, rows=['cen'], root=str(tmp_path))
+    assert (first['ran'], first['skipped'], first['stale']) == (1, 0, [])
+    again = grid.run_grid('table1', 'smoke', seeds=1, rows=['cen'], root=str(tmp_path))
+    assert (again['ran'], again['skipped']) == (0, 1)
+    monkeypatch.setattr(grid, 'code_fingerprint', lambda root: 'bbbbbbbbbbbb')
+    changed = grid.run_grid('table1', 'smoke', seeds=1, rows=['cen'], root=str(tmp_path))
+    assert (changed['ran'], changed['skipped']) == (1, 0)
+    assert ran == ['aaaaaaaaaaaa', 'bbbbbbbbbbbb']
+    [old_path] = changed['stale']
+    assert json.loads(open(old_path).read())['code_fingerprint'] == 'aaaaaaaaaaaa'  # kept
+    job = changed['jobs'][0]
+    assert stale_records([job], lambda j: grid.runs_dir(j.protocol, j.table, str(tmp_path))) \
+        == [old_path]
+    assert grid.finished_record(job, str(tmp_path)).endswith(job.record_name)
