@@ -177,7 +177,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_config(cfg, source)
     if not cfg.get('work_dir'):
         cfg.work_dir = default_work_dir(source, cfg, protocol.name, args.seed)
-        print(f'work dir: {os.path.relpath(cfg.work_dir)}', file=sys.stderr)
+        print(f'work dir: {os.path.relpath(cfg.work_dir)}')
     check_writable(cfg.work_dir)
     result = train_and_evaluate(cfg, launcher=args.launcher)
     from fusionbench.experiments.grid import _is_main_process

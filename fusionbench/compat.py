@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import os
+import pickle
 import sys
 import types
 from typing import Any
@@ -99,7 +100,6 @@ def history_buffer_getattr(owner: type, name: str):
 
 
 def pickle_error(message: str) -> Exception:
-    import pickle
     return pickle.UnpicklingError(message)
 
 
@@ -128,6 +128,10 @@ class CheckpointError(RuntimeError):
     """A checkpoint fusionbench will not load; ``str()`` is one line naming the file."""
 
 
+class UnsafeCheckpointError(CheckpointError, pickle.UnpicklingError):
+    """A checkpoint whose pickle asks for a global outside the allow-list (it could run code)."""
+
+
 def _refusal_reason(err: Exception) -> str:
     """The useful part of torch's multi-line weights-only refusal."""
     import re
@@ -150,10 +154,10 @@ def load_checkpoint(path: str, map_location: str | torch.device | None = 'cpu') 
 
     Raises:
         FileNotFoundError: ``path`` does not exist (named).
-        CheckpointError: the pickle asks for something outside the allow-list (a checkpoint
-            that would run code), or the file is not a readable checkpoint; names ``path``.
+        UnsafeCheckpointError: the pickle asks for something outside the allow-list (a
+            checkpoint that would run code); names ``path``.
+        CheckpointError: the file is not a readable checkpoint; names ``path``.
     """
-    import pickle
     import zipfile
 
     if not os.path.isfile(path):
@@ -162,7 +166,7 @@ def load_checkpoint(path: str, map_location: str | torch.device | None = 'cpu') 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(
+        raise UnsafeCheckpointError(
             f'refusing to load checkpoint {path}: {_refusal_reason(err)} (fusionbench loads '
             'checkpoints weights-only; re-save it as a plain state dict)') from err
     except (EOFError, RuntimeError, zipfile.BadZipFile) as err:

@@ -15,6 +15,47 @@ from fusionbench.errors import ConfigError
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
+def load_config(path: str):
+    """``mmengine.Config.fromfile(path)``; a syntax error names the file and the line.
+
+    mmengine parses the file without its name (the error says ``<unknown>``), so the file and
+    then its ``_base_`` files are parsed again to find the culprit.
+    """
+    import ast
+
+    from mmengine.config import Config
+
+    try:
+        return Config.fromfile(path)
+    except SyntaxError as err:
+        for candidate in [path, *_base_files(path)]:
+            try:
+                with open(candidate, encoding='utf-8') as f:
+                    ast.parse(f.read(), filename=candidate)
+            except SyntaxError as found:
+                raise ConfigError(f'{candidate}: syntax error at line {found.lineno}: '
+                                  f'{found.msg}; fix the config file') from err
+            except OSError:
+                continue
+        raise ConfigError(f'{path}: syntax error ({err.msg}, line {err.lineno}) in it or one of '
+                          'its _base_ files; fix the config file') from err
+
+
+def _base_files(path: str) -> list[str]:
+    """The ``_base_`` files a config names (read textually: the config does not parse)."""
+    import os
+    import re
+    try:
+        with open(path, encoding='utf-8') as f:
+            text = f.read()
+    except OSError:
+        return []
+    folder = os.path.dirname(os.path.abspath(path))
+    names = re.findall(r"['\"]([^'\"]+\.py)['\"]", text.split('_base_', 1)[-1]) \
+        if '_base_' in text else []
+    return [os.path.normpath(os.path.join(folder, n)) for n in names]
+
+
 def _datasets(dataset: Any):
     if not isinstance(dataset, dict):
         return

@@ -108,7 +108,9 @@ def plan(spec: TableSpec, protocol: Protocol, seeds: int, shard: tuple[int, int]
     index, count = shard
     if not 0 <= index < count:
         raise ValueError(f'shard must be i/n with 0 <= i < n, got {index}/{count}')
-    from mmengine.config import Config
+    from mmengine.config import Config  # noqa: F401  (the type of the parsed configs)
+
+    from fusionbench.experiments.config_check import load_config
 
     runs = [(row, cell_name, cell, seed) for row, cell_name, cell in spec.cells()
             if not rows or row.id in rows for seed in range(seeds)]
@@ -118,7 +120,7 @@ def plan(spec: TableSpec, protocol: Protocol, seeds: int, shard: tuple[int, int]
         if position % count != index:
             continue
         if cell.config not in parsed:
-            parsed[cell.config] = Config.fromfile(config_path(cell.config))
+            parsed[cell.config] = load_config(config_path(cell.config))
         cfg = resolve_config(copy.deepcopy(parsed[cell.config]), protocol, seed, cell.overrides)
         resolved = json.loads(json.dumps(cfg.to_dict(), default=str))
         resolved.pop('work_dir', None)

@@ -37,7 +37,8 @@ def lease_seconds() -> float:
     return value if value > 0 else DEFAULT_LEASE_S
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -65,7 +66,7 @@ def is_stale(claim: dict | None, now: float | None = None) -> bool:
     try:
         if float(claim['expires_at']) < (time.time() if now is None else now):
             return True
-        if claim.get('host') == socket.gethostname() and not _pid_alive(int(claim['pid'])):
+        if claim.get('host') == socket.gethostname() and not pid_alive(int(claim['pid'])):
             return True
     except (KeyError, TypeError, ValueError):
         return True

@@ -57,7 +57,10 @@ def _reason(err: ValidationError) -> str:
     if where == 'schema':
         return (f'schema {first.get("input")!r} is not the current schema {RECORD_SCHEMA}'
                 f' (an older fusionbench wrote it){more}')
-    return f'{where}: {first["msg"]}{more}'
+    message = str(first.get('ctx', {}).get('error', '')) if first['type'] == 'value_error' \
+        else first['msg']
+    return f'{message or first["msg"]}{more}' if not first['loc'] else \
+        f'{where}: {message or first["msg"]}{more}'
 
 
 def validate_record(record: Any, path: str) -> dict:
