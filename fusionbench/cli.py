@@ -209,7 +209,7 @@ def cmd_preflight(args: argparse.Namespace) -> int:
     print(f'preflight {args.target} [{args.protocol}]: {count} config(s); {roots_line()}')
     for item in missing:
         print(item)
-    print(f'{len(missing)} missing or unusable input(s)' if missing else 'all inputs present')
+    print(f'{len(missing)} missing input(s)' if missing else 'all inputs present')
     return 1 if missing else 0
 
 

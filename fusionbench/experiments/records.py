@@ -25,10 +25,10 @@ class RunRecord(BaseModel):
     model_config = ConfigDict(extra='allow', populate_by_name=True, strict=False)
 
     schema_version: Literal[1] = Field(alias='schema')
-    run_id: str = Field(pattern=r'^[0-9a-f]{12}$')
+    run_id: str = Field(min_length=1)
     table: str = Field(min_length=1)
     row: str = Field(min_length=1)
-    cell: str = Field(min_length=1)
+    cell: str = Field(default='main', min_length=1)  # records before Table 2's cells: main
     protocol: str = Field(min_length=1)
     seed: int = Field(ge=0)
     status: Literal['ok', 'failed']
