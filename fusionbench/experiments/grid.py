@@ -352,6 +352,9 @@ def die_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
 def _worker_init(threads: int, gpus: list[str], parent_pid: int | None = None) -> None:
     if parent_pid is not None:
         die_with_parent(parent_pid)
+    import warnings
+    # mmengine warns that a spawned worker is not forked; the pool spawns on purpose.
+    warnings.filterwarnings('ignore', message='Multi-processing start method')
     import torch
     if gpus:
         from multiprocessing import current_process
