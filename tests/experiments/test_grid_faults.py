@@ -215,3 +215,58 @@ def test_train_without_work_dir_uses_a_default(tmp_path, capsys, monkeypatch):
                         folder.name)
     assert list(folder.glob('*.pth'))
     assert 'ensemble' in out
+
+
+# ----------------------------------------------------------------------------- 3: data errors
+def _break_missing_file(root: Path) -> Path:
+    path = root / 'depth' / '000002.png'
+    path.unlink()
+    return path
+
+
+def _break_corrupt_png(root: Path) -> Path:
+    path = root / 'rgb' / '000002.png'
+    path.write_bytes(path.read_bytes()[:40])
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('damage, message', [
+    (_break_missing_file, r'missing file {path}: sample 000002 is listed in .*train\.txt'),
+    (_break_corrupt_png, r'corrupt or truncated image file {path}: '),  # in a loader worker
+])
+def test_data_errors_through_train_are_one_line(tmp_path, capsys, damage, message):
+    """A bad data set under ``train <config>``: one line naming the file, exit 2 -- whether the
+    data set finds it when built or a DataLoader worker when loading the sample."""
+    sys.path.insert(0, str(REPO / 'tests' / 'data'))
+    try:
+        from fixtures import write_nyu_layout
+    finally:
+        sys.path.pop(0)
+    import torch
+
+    root = tmp_path / 'nyudv2'
+    write_nyu_layout(root, split='train')
+    write_nyu_layout(root, split='val')
+    path = damage(root)
+    base = REPO / 'configs' / 'table1' / 'cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
+    config = tmp_path / 'tiny_nyu.py'
+    config.write_text(
+        f'_base_ = [{str(base)!r}]\n'
+        'model = dict(backbone=dict(depth=18, width=0.125), decode_head=dict(width=0.0625))\n'
+        'train_dataloader = dict(batch_size=2, num_workers=1, persistent_workers=False, '
+        f'dataset=dict(data_root={str(root)!r}))\n'
+        'val_dataloader = dict(num_workers=0, persistent_workers=False, '
+        f'dataset=dict(data_root={str(root)!r}))\n'
+        'test_dataloader = val_dataloader\n')
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code = main(['train', str(config), '--protocol', 'paper',
+                     '--work-dir', str(tmp_path / 'work')])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert re.match('fusionbench: ' + message.format(path=re.escape(str(path))), lines[0]), lines[0]
