@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -72,6 +73,18 @@ def _check_rows(table: str, rows: list[str] | None) -> None:
         raise FusionbenchError(f'{what} for {table}; valid: {", ".join(valid)}')
 
 
+@contextlib.contextmanager
+def _naming_write_errors(folder: str):
+    """A write error without a file name (a full disk mid-write) names ``folder`` instead."""
+    from fusionbench.errors import is_write_error, write_error
+    try:
+        yield
+    except OSError as err:
+        if not is_write_error(err):
+            raise
+        raise write_error(err, folder) from err
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from fusionbench.fusion.base import FusionModule
 
@@ -137,7 +150,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The CSV covers the whole table (every row, every shard) from the records on disk, so a
     # shard or a --rows subset adds to it instead of replacing it; the last writer has it all.
     everything = plan(get_table(args.table), protocol, seeds)
-    outputs = write_outputs(args.table, args.protocol, everything)
+    from fusionbench.experiments.grid import results_root
+    with _naming_write_errors(os.path.join(results_root(), args.protocol)):
+        outputs = write_outputs(args.table, args.protocol, everything)
     elapsed = time.perf_counter() - start
     claimed = f", {len(summary['claimed'])} running elsewhere" if summary.get('claimed') else ''
     retried = f" ({len(summary['retried'])} failed before, retried)" if summary.get(
@@ -159,8 +174,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from fusionbench.experiments.outputs import render_reports
-    for path in render_reports(args.protocol):
+    from fusionbench.experiments.outputs import render_reports, reports_root
+    with _naming_write_errors(reports_root()):
+        paths = render_reports(args.protocol)
+    for path in paths:
         print(f'wrote {os.path.relpath(path)}')
     return 0
 

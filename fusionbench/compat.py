@@ -25,9 +25,11 @@ Three things do not work out of the box on that combination:
 5. mmengine 0.10.7 loads checkpoints (``load_from``, resume, ``Pretrained`` init) with
    ``torch.load`` and no ``weights_only``, which ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` turns into
    full unpickling. :func:`enforce_weights_only_loading` routes every mmengine load through
-   :func:`load_checkpoint` (explicit ``weights_only=True``, the allow-list of 2).
+   :func:`load_checkpoint` (explicit ``weights_only=True``, the allow-list of 2); it imports
+   ``mmengine.runner`` (seconds), so it runs where training starts
+   (:func:`fusionbench.experiments.run.train_and_evaluate`), not on ``import fusionbench``.
 
-:func:`apply` runs 1, 2 and 5; it is idempotent and called on ``import fusionbench``.
+:func:`apply` runs 1 and 2; it is idempotent and called on ``import fusionbench``.
 """
 from __future__ import annotations
 
@@ -325,5 +327,4 @@ def apply() -> None:
         return
     install_mmcv_ext_stub()
     allow_mmengine_checkpoint_globals()
-    enforce_weights_only_loading()
     _applied = True

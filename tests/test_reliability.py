@@ -321,7 +321,7 @@ def test_weights_only_is_enforced_whatever_the_environment(tmp_path, monkeypatch
     marker = tmp_path / 'pwned'
     evil = tmp_path / 'evil.pth'
     torch.save({'state_dict': {'w': torch.ones(1)}, 'x': _Marker(str(marker))}, evil)
-    compat.apply()
+    compat.enforce_weights_only_loading()  # as train_and_evaluate does before the Runner
     for load in (lambda p: compat.load_checkpoint(p),
                  lambda p: CheckpointLoader.load_checkpoint(p),   # resume, load_from
                  lambda p: _load_checkpoint(p, map_location='cpu')):

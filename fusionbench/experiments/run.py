@@ -85,6 +85,7 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False)
     from fusionbench.experiments.preflight import prepare
 
     compat.apply()
+    compat.enforce_weights_only_loading()  # resume / load_from / Pretrained: weights only
     prepare(cfg)
     if launcher != 'none':
         compat.init_distributed()
