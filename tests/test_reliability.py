@@ -19,7 +19,7 @@ import torch
 from fusionbench import compat
 from fusionbench.cli import main
 from fusionbench.data.errors import DataError
-from fusionbench.errors import ConfigError, RecordError, WriteError, one_line
+from fusionbench.errors import RecordError, WriteError, one_line
 from fusionbench.experiments import preflight
 from fusionbench.experiments.grid import check_writable, plan, record_state, runs_dir
 from fusionbench.experiments.leases import CellClaim, is_stale, read_claim

@@ -3,8 +3,8 @@
 A run's id is a hash of its fully resolved config (machine-local places -- the work dir, the
 scene cache -- excluded, so shards on machines with different caches agree), protocol and
 seed. A finished run writes one JSON record atomically (temporary file, then ``os.replace``)
-to ``results/<protocol>/runs/<table>/``; a record that exists is skipped next time (``force``
-reruns from scratch). A run killed midway resumes from its last checkpoint next time, ending
+to ``results/<protocol>/runs/<table>/``; a cell with a valid ``ok`` record is skipped next
+time (``force`` reruns from scratch). A run killed midway resumes from its last checkpoint next time, ending
 exactly where an uninterrupted run would. A run that raises or whose loss goes NaN/inf is
 recorded as failed with its reason and the grid carries on. ``shard=(i, n)`` keeps the jobs
 whose position ``% n == i`` so a cluster job array can run disjoint cells into a shared folder;
