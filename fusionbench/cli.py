@@ -240,15 +240,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--debug', action='store_true',
                         help='show the traceback of an error (default: one line)')
     sub = parser.add_subparsers(dest='command', required=True)
-    debug = argparse.ArgumentParser(add_help=False)  # --debug after the command works too
-    debug.add_argument('--debug', action='store_true', default=argparse.SUPPRESS,
-                       help='show the traceback of an error (default: one line)')
-    sub_add_parser = sub.add_parser
-
-    def add_parser(name: str, **kwargs):
-        return sub_add_parser(name, parents=[debug], **kwargs)
-
-    sub.add_parser = add_parser
 
     p = sub.add_parser('run', help='train and evaluate every cell of a table')
     p.add_argument('table', help='table name (see `list tables`)')
@@ -300,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
         'prepare', help='convert an official release into the layout the readers expect')
     converters.add_prepare_arguments(prepare.add_subparsers(dest='dataset', required=True))
     p.set_defaults(func=cmd_data)
+    for command in sub.choices.values():  # `--debug` after the command works too
+        command.add_argument('--debug', action='store_true', default=argparse.SUPPRESS,
+                             help='show the traceback of an error (default: one line)')
     return parser
 
 
