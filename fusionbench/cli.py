@@ -302,6 +302,27 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
     print(f'fusionbench: warning: {" ".join(str(message).split())}', file=file or sys.stderr)
 
 
+@contextlib.contextmanager
+def _terminate_cleanly():
+    """SIGTERM (``kill``, a scheduler's time limit) as ``SystemExit(143)``, so ``finally``
+    blocks run: temporary files are removed, claims released, pool workers stopped."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; every expected error is one line on stderr and exit status 2
     (``--debug``: with its traceback). See :func:`fusionbench.errors.one_line`."""
@@ -309,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(_glue_option_values(argv))
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _terminate_cleanly():
         if not args.debug:
             warnings.showwarning = _warning_line
         try:
