@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
+import traceback
+import warnings
 
 from fusionbench import registry
 
@@ -13,10 +16,73 @@ def _parse_shard(text: str) -> tuple[int, int]:
     try:
         index, count = (int(part) for part in text.split('/'))
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f'--shard takes i/n, got {text!r}') from err
+        raise argparse.ArgumentTypeError(
+            f'needs i/n with whole numbers 0 <= i < n (e.g. 0/2, 1/2), got {text!r}') \
+            from err
     if not 0 <= index < count:
-        raise argparse.ArgumentTypeError(f'--shard i/n needs 0 <= i < n, got {text!r}')
+        valid = ', '.join(f'{i}/{count}' for i in range(min(count, 4))) if count > 0 else '0/1'
+        raise argparse.ArgumentTypeError(
+            f'needs i/n with 0 <= i < n, got {text!r}; valid: {valid}'
+            f'{", ..." if count > 4 else ""}')
     return index, count
+
+
+def _positive_int(option: str):
+    """An argparse type: a whole number >= 1 (``option`` names the flag in the message)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1 or str(value) != text.strip().lstrip('+'):
+            raise argparse.ArgumentTypeError(
+                f'needs a whole number >= 1 (valid: 1, 2, 3, ...), got {text!r}')
+        return value
+    parse.__name__ = option.lstrip('-')
+    return parse
+
+
+#: Options whose values may start with '-' (argparse would read ``--shard -1/2`` as two flags).
+_VALUE_OPTIONS = ('--shard', '--seeds', '--jobs', '--seed')
+
+
+def _glue_option_values(argv: list[str]) -> list[str]:
+    """``['--shard', '-1/2']`` -> ``['--shard=-1/2']``, so the value reaches its check."""
+    out: list[str] = []
+    items = iter(argv)
+    for item in items:
+        if item in _VALUE_OPTIONS:
+            value = next(items, None)
+            out.append(item if value is None else f'{item}={value}')
+        else:
+            out.append(item)
+    return out
+
+
+def _check_rows(table: str, rows: list[str] | None) -> None:
+    """Every ``--rows`` id is a row of ``table`` (one line listing the valid ids otherwise)."""
+    from fusionbench.errors import FusionbenchError
+    from fusionbench.experiments.tables import get_table
+
+    if rows is None:
+        return
+    valid = [row.id for row in get_table(table).rows]
+    unknown = [r for r in rows if r not in valid]
+    if unknown or not rows:
+        what = f'unknown row(s) {unknown}' if unknown else '--rows needs at least one row id'
+        raise FusionbenchError(f'{what} for {table}; valid: {", ".join(valid)}')
+
+
+@contextlib.contextmanager
+def _naming_write_errors(folder: str):
+    """A write error without a file name (a full disk mid-write) names ``folder`` instead."""
+    from fusionbench.errors import is_write_error, write_error
+    try:
+        yield
+    except OSError as err:
+        if not is_write_error(err):
+            raise
+        raise write_error(err, folder) from err
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -64,6 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     protocol = get_protocol(args.protocol)
     seeds = args.seeds or protocol.seeds
+    _check_rows(args.table, args.rows)
     if args.list:
         for job in plan(get_table(args.table), protocol, seeds, args.shard, args.rows):
             print(f'{job.run_id}  {job.key:40s} {job.config}')
@@ -83,16 +150,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The CSV covers the whole table (every row, every shard) from the records on disk, so a
     # shard or a --rows subset adds to it instead of replacing it; the last writer has it all.
     everything = plan(get_table(args.table), protocol, seeds)
-    outputs = write_outputs(args.table, args.protocol, everything)
+    from fusionbench.experiments.grid import results_root
+    with _naming_write_errors(os.path.join(results_root(), args.protocol)):
+        outputs = write_outputs(args.table, args.protocol, everything)
     elapsed = time.perf_counter() - start
+    claimed = f", {len(summary['claimed'])} running elsewhere" if summary.get('claimed') else ''
+    retried = f" ({len(summary['retried'])} failed before, retried)" if summary.get(
+        'retried') else ''
     print(f"{args.table} [{args.protocol}]: {summary['planned']} runs planned, "
-          f"{summary['skipped']} already done, {summary['ran']} ran, "
-          f"{len(summary['failed'])} failed, {elapsed:.1f} s")
+          f"{summary['skipped']} already done, {summary['ran']} ran{retried}, "
+          f"{len(summary['failed'])} failed{claimed}, {elapsed:.1f} s")
     for path in outputs:
         print(f'  wrote {os.path.relpath(path)}')
     if summary.get('stale'):
         print(f"  {len(summary['stale'])} stale record(s) from other code or configs kept, not "
               f"reused (e.g. {os.path.relpath(summary['stale'][0])})")
+    for problem in summary.get('invalid', []):
+        print(f'fusionbench: {problem} (its cell was rerun)', file=sys.stderr)
+    for record in summary.get('claimed', []):
+        print(f"fusionbench: {record['row']}/{record['cell']}/seed{record['seed']} is being run "
+              f"by {record['holder']}; rerun later to include it", file=sys.stderr)
     if summary['failed']:
         print(failure_summary(summary['failed']), file=sys.stderr)
         return 1
@@ -100,18 +177,28 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from fusionbench.experiments.outputs import render_reports
-    for path in render_reports(args.protocol):
+    from fusionbench.experiments.outputs import render_reports, reports_root
+    with _naming_write_errors(reports_root()):
+        paths = render_reports(args.protocol)
+    for path in paths:
         print(f'wrote {os.path.relpath(path)}')
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from fusionbench.experiments.config_check import check_config
+    from fusionbench.experiments.grid import check_writable
     from fusionbench.experiments.protocols import get_protocol
-    from fusionbench.experiments.run import resolve_config, train_and_evaluate
+    from fusionbench.experiments.run import config_path, resolve_config, train_and_evaluate
 
-    cfg = resolve_config(args.config, get_protocol(args.protocol), args.seed,
-                         work_dir=args.work_dir)
+    protocol = get_protocol(args.protocol)
+    cfg = resolve_config(args.config, protocol, args.seed, work_dir=args.work_dir)
+    source = config_path(args.config)
+    check_config(cfg, source)
+    if not cfg.get('work_dir'):
+        cfg.work_dir = default_work_dir(source, cfg, protocol.name, args.seed)
+        print(f'work dir: {os.path.relpath(cfg.work_dir)}')
+    check_writable(cfg.work_dir)
     result = train_and_evaluate(cfg, launcher=args.launcher)
     from fusionbench.experiments.grid import _is_main_process
     if _is_main_process():
@@ -120,6 +207,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"wall time {result['wall_time_s']:.1f} s on {result['device']}"
               f" ({result['world_size']} process{'es' if result['world_size'] > 1 else ''})")
     return 0
+
+
+def default_work_dir(source: str, cfg, protocol: str, seed: int) -> str:
+    """``<results>/<protocol>/work/train/<config name>-<run id>``: the same config, protocol and
+    seed resume in the same folder; any change of the config gets a new one."""
+    import json
+
+    from fusionbench.experiments.grid import hash_config, results_root
+
+    resolved = json.loads(json.dumps(cfg.to_dict(), default=str))
+    name = os.path.splitext(os.path.basename(source))[0]
+    return os.path.join(results_root(), protocol, 'work', 'train',
+                        f'{name}-{hash_config(resolved, protocol, seed)}')
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
@@ -140,13 +240,17 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='fusionbench', description=__doc__)
+    parser.add_argument('--debug', action='store_true',
+                        help='show the traceback of an error (default: one line)')
     sub = parser.add_subparsers(dest='command', required=True)
 
     p = sub.add_parser('run', help='train and evaluate every cell of a table')
     p.add_argument('table', help='table name (see `list tables`)')
     p.add_argument('--protocol', default='mini', help='smoke | mini (default) | paper')
-    p.add_argument('--seeds', type=int, default=None, help="seeds per cell (protocol's default)")
-    p.add_argument('--jobs', type=int, default=1, help='local processes (one per GPU)')
+    p.add_argument('--seeds', type=_positive_int('--seeds'), default=None,
+                   help="seeds per cell, >= 1 (protocol's default)")
+    p.add_argument('--jobs', type=_positive_int('--jobs'), default=1,
+                   help='local processes, >= 1 (one per GPU)')
     p.add_argument('--shard', type=_parse_shard, default=(0, 1), help='i/n: run every n-th cell')
     p.add_argument('--rows', nargs='*', default=None, help='only these row ids')
     p.add_argument('--force', action='store_true', help='rerun cells that have a record')
@@ -172,7 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('config')
     p.add_argument('--protocol', default='mini')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--work-dir', default=None)
+    p.add_argument('--work-dir', default=None,
+                   help='checkpoints and logs (default: results/<protocol>/work/train/'
+                        '<config>-<run id>)')
     p.add_argument('--launcher', default='none', choices=['none', 'pytorch', 'slurm'])
     p.set_defaults(func=cmd_train)
 
@@ -184,15 +290,59 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser('data', help='prepare real datasets')
     from fusionbench.data import converters
-    converters.add_prepare_arguments(p.add_subparsers(dest='data_command', required=True))
+    prepare = p.add_subparsers(dest='data_command', required=True).add_parser(
+        'prepare', help='convert an official release into the layout the readers expect')
+    converters.add_prepare_arguments(prepare.add_subparsers(dest='dataset', required=True))
     p.set_defaults(func=cmd_data)
+    for command in sub.choices.values():  # `--debug` after the command works too
+        command.add_argument('--debug', action='store_true', default=argparse.SUPPRESS,
+                             help='show the traceback of an error (default: one line)')
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (e.g. a skipped invalid record) as one ``fusionbench: warning:`` line."""
+    print(f'fusionbench: warning: {" ".join(str(message).split())}', file=file or sys.stderr)
+
+
+@contextlib.contextmanager
+def _terminate_cleanly():
+    """SIGTERM (``kill``, a scheduler's time limit) as ``SystemExit(143)``, so ``finally``
+    blocks run: temporary files are removed, claims released, pool workers stopped."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
-        return args.func(args)
-    except (registry.UnknownNameError, FileNotFoundError) as err:
-        print(f'fusionbench: {err}', file=sys.stderr)
-        return 2
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; every expected error is one line on stderr and exit status 2
+    (``--debug``: with its traceback). See :func:`fusionbench.errors.one_line`."""
+    from fusionbench.errors import one_line
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(_glue_option_values(argv))
+    with warnings.catch_warnings(), _terminate_cleanly():
+        if not args.debug:
+            warnings.showwarning = _warning_line
+        try:
+            return args.func(args)
+        except Exception as err:  # noqa: BLE001 - expected kinds become one line, bugs re-raise
+            line = one_line(err)
+            if line is None:
+                raise
+            if args.debug:
+                traceback.print_exc()
+            print(f'fusionbench: {line}', file=sys.stderr)
+            return 2

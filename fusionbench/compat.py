@@ -22,12 +22,20 @@ Three things do not work out of the box on that combination:
    every later run of that work dir crashes on resume. :func:`prepare_resume` repairs the
    pointer (newest intact checkpoint, or a fresh start) before the Runner is built.
 
+5. mmengine 0.10.7 loads checkpoints (``load_from``, resume, ``Pretrained`` init) with
+   ``torch.load`` and no ``weights_only``, which ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` turns into
+   full unpickling. :func:`enforce_weights_only_loading` routes every mmengine load through
+   :func:`load_checkpoint` (explicit ``weights_only=True``, the allow-list of 2); it imports
+   ``mmengine.runner`` (seconds), so it runs where training starts
+   (:func:`fusionbench.experiments.run.train_and_evaluate`), not on ``import fusionbench``.
+
 :func:`apply` runs 1 and 2; it is idempotent and called on ``import fusionbench``.
 """
 from __future__ import annotations
 
 import importlib.machinery
 import os
+import pickle
 import sys
 import types
 from typing import Any
@@ -94,7 +102,6 @@ def history_buffer_getattr(owner: type, name: str):
 
 
 def pickle_error(message: str) -> Exception:
-    import pickle
     return pickle.UnpicklingError(message)
 
 
@@ -119,15 +126,81 @@ def allow_mmengine_checkpoint_globals() -> None:
     torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
 
 
-def load_checkpoint(path: str, map_location: str | torch.device = 'cpu') -> dict:
-    """Load an mmengine (or plain torch) checkpoint with ``weights_only=True``.
+class CheckpointError(RuntimeError):
+    """A checkpoint fusionbench will not load; ``str()`` is one line naming the file."""
 
-    Raises FileNotFoundError naming ``path`` when it does not exist.
+
+class UnsafeCheckpointError(CheckpointError, pickle.UnpicklingError):
+    """A checkpoint whose pickle asks for a global outside the allow-list (it could run code)."""
+
+
+def _refusal_reason(err: Exception) -> str:
+    """The useful part of torch's multi-line weights-only refusal."""
+    import re
+    text = str(err)
+    found = re.search(r'GLOBAL (\S+) was not an allowed global', text)
+    if found:
+        return f'it asks for {found.group(1)}, which is not on the allow-list'
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    unpickler = [line for line in lines if 'WeightsUnpickler error' in line or
+                 'Unsupported' in line]
+    return (unpickler or lines or [type(err).__name__])[-1]
+
+
+def load_checkpoint(path: str, map_location: str | torch.device | None = 'cpu') -> dict:
+    """Load an mmengine (or plain torch) checkpoint with ``weights_only=True``, always.
+
+    ``weights_only`` is passed explicitly, so ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` in the
+    environment cannot turn it off (torch honours that variable only where the argument is
+    left out). The allow-list is :func:`mmengine_checkpoint_globals`.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist (named).
+        UnsafeCheckpointError: the pickle asks for something outside the allow-list (a
+            checkpoint that would run code); names ``path``.
+        CheckpointError: the file is not a readable checkpoint; names ``path``.
     """
+    import zipfile
+
     if not os.path.isfile(path):
         raise FileNotFoundError(f'checkpoint not found: {path}')
     allow_mmengine_checkpoint_globals()
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise UnsafeCheckpointError(
+            f'refusing to load checkpoint {path}: {_refusal_reason(err)} (fusionbench loads '
+            'checkpoints weights-only; re-save it as a plain state dict)') from err
+    except (EOFError, RuntimeError, zipfile.BadZipFile) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f'cannot read checkpoint {path}: {reason}') from err
+
+
+def _load_from_local_weights_only(filename: str, map_location=None) -> dict:
+    """mmengine's local checkpoint loader, weights-only (see :func:`load_checkpoint`)."""
+    return load_checkpoint(os.path.expanduser(filename), map_location=map_location)
+
+
+def _load_from_remote_refused(filename: str, map_location=None) -> dict:
+    """mmengine's URL loaders (http, torchvision://, open-mmlab://, ...): refused."""
+    raise CheckpointError(f'refusing to load checkpoint {filename}: fusionbench never downloads '
+                          'checkpoints; put the file on disk and give its path')
+
+
+def enforce_weights_only_loading() -> None:
+    """Route every mmengine checkpoint load (``load_from``, ``resume``, ``init_cfg``
+    ``Pretrained``) through :func:`load_checkpoint`.
+
+    mmengine 0.10.7's loaders call ``torch.load`` without ``weights_only``, so
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` would make them unpickle arbitrary code. The local
+    loader is replaced by the weights-only one and the downloading loaders by a refusal
+    (fusionbench never downloads). Idempotent.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    for prefix in list(CheckpointLoader._schemes):
+        loader = _load_from_local_weights_only if prefix == '' else _load_from_remote_refused
+        CheckpointLoader.register_scheme(prefix, loader, force=True)
 
 
 def init_distributed(backend: str | None = None, timeout_s: int = 600) -> bool:

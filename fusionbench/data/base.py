@@ -23,6 +23,7 @@ from mmengine.dataset import BaseDataset
 
 from fusionbench import registry
 from fusionbench.data.errors import DataError
+from fusionbench.data.fileio import read_text_lines
 from fusionbench.registry import TRANSFORMS
 
 
@@ -50,12 +51,12 @@ def read_list_file(path: str, what: str) -> list[tuple[int, list[str]]]:
     ``what`` describes the expected content for the error message.
 
     Raises:
-        DataError: the file does not exist, or lists nothing.
+        DataError: the file does not exist, is not UTF-8 text (a byte-order mark is fine), or
+            lists nothing.
     """
     if not os.path.isfile(path):
         raise DataError(f'list file not found: {path} (expected {what})')
-    with open(path, encoding='utf-8') as f:
-        lines = [(n, line.split()) for n, line in enumerate(f, start=1)]
+    lines = [(n, line.split()) for n, line in enumerate(read_text_lines(path), start=1)]
     entries = [(n, tokens) for n, tokens in lines if tokens and not tokens[0].startswith('#')]
     if not entries:
         raise DataError(f'list file {path} is empty (expected {what})')

@@ -73,6 +73,26 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f'corrupt or truncated image file {path}: {error}') from None
 
 
+def read_text_lines(path: str | os.PathLike) -> list[str]:
+    """The lines of a UTF-8 text file (a list file), a leading byte-order mark dropped.
+
+    Editors on Windows save UTF-8 with a BOM (``EF BB BF``); read as plain UTF-8 it would stick
+    to the first id (``\\ufeff000001``). Returns the lines without their line endings.
+
+    Raises:
+        DataError: the file is not UTF-8 text (names the file, the byte offset and the fix).
+    """
+    path = os.fspath(path)
+    with open(path, 'rb') as f:
+        raw = f.read()
+    try:
+        text = raw.decode('utf-8-sig')
+    except UnicodeDecodeError as error:
+        raise DataError(f'list file {path} is not UTF-8 text (byte 0x{raw[error.start]:02x} at '
+                        f'offset {error.start}); save it as UTF-8') from None
+    return text.splitlines()
+
+
 def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
     """Write ``uint8 [H, W]``, ``[H, W, 1]``, ``[H, W, 3]`` or ``uint16 [H, W]`` / ``[H, W, 1]``.
 

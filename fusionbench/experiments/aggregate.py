@@ -50,7 +50,8 @@ def load_records(runs_dir: str | Path) -> list[dict]:
     """Read every run record (``*.json``, recursively) under ``runs_dir``, in path order.
 
     In-flight files (``*.tmp``) are skipped silently; unreadable JSON, non-records and records of
-    another schema version are skipped with a :class:`UserWarning` naming the file.
+    another schema version (anything :func:`~fusionbench.experiments.records.read_record`
+    rejects) are skipped with a :class:`UserWarning` naming the file.
     """
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
@@ -64,20 +65,14 @@ def load_records(runs_dir: str | Path) -> list[dict]:
 
 
 def _read_record(path: Path) -> dict | None:
+    # One validation for every reader of records (run, report, CSV): see records.read_record.
+    from fusionbench.errors import RecordError
+    from fusionbench.experiments.records import read_record
     try:
-        record = json.loads(path.read_text(encoding='utf-8'))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        warnings.warn(f'skipping unreadable run record {path}: {exc}', stacklevel=3)
+        return read_record(path)
+    except RecordError as err:
+        warnings.warn(f'skipping {err}', stacklevel=3)
         return None
-    if not isinstance(record, dict) or not REQUIRED_KEYS <= record.keys():
-        warnings.warn(f'skipping {path}: not a run record (needs keys {sorted(REQUIRED_KEYS)})',
-                      stacklevel=3)
-        return None
-    if record['schema'] != SCHEMA_VERSION:
-        warnings.warn(f'skipping {path}: record schema {record["schema"]!r}, '
-                      f'expected {SCHEMA_VERSION}', stacklevel=3)
-        return None
-    return record
 
 
 # ----------------------------------------------------------------------------- statistics

@@ -5,13 +5,19 @@ scene cache -- excluded, so shards on machines with different caches agree), pro
 the fingerprint of the code that affects results (:mod:`fusionbench.experiments.fingerprint`):
 records made by other code are not reused; ``run_grid`` lists them as ``stale``. A finished
 run writes one JSON record atomically (temporary file, then ``os.replace``) to
-``results/<protocol>/runs/<table>/``; a record that exists is skipped next time (``force``
-reruns from scratch). A run killed midway resumes from its last checkpoint next time, ending
-exactly where an uninterrupted run would. A run that raises or whose loss goes NaN/inf is
+``results/<protocol>/runs/<table>/``; a cell with a valid ``ok`` record is skipped next time
+(``force`` reruns from scratch). A run killed midway resumes from its last checkpoint next
+time, ending exactly where an uninterrupted run would. A run that raises or whose loss goes NaN/inf is
 recorded as failed with its reason and the grid carries on. ``shard=(i, n)`` keeps the jobs
 whose position ``% n == i`` so a cluster job array can run disjoint cells into a shared folder;
 ``jobs`` runs that many local processes (one per GPU when there are GPUs); ``launcher`` runs
 each job on all ranks of a ``torchrun`` group.
+
+Reliability: a cell is *claimed* (:mod:`~fusionbench.experiments.leases`) before it trains, so
+two commands on one table split the cells; pool workers die with the command that started them;
+only a valid ``ok`` record (:func:`~fusionbench.experiments.records.read_record`) makes a cell
+done -- failed, truncated and old records rerun; the first write error (disk full, read-only
+folder) stops the grid with :class:`~fusionbench.errors.WriteError` and no partial files.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ import json
 import os
 import platform
 import subprocess
+import threading
 import time
 import traceback
 import uuid
@@ -31,11 +38,12 @@ from multiprocessing import get_context
 from typing import Any
 
 from fusionbench.experiments.fingerprint import code_fingerprint, stale_records
+from fusionbench.errors import RecordError, WriteError, is_write_error, write_error
+from fusionbench.experiments.leases import CellClaim, describe
 from fusionbench.experiments.protocols import Protocol, get_protocol
+from fusionbench.experiments.records import RECORD_SCHEMA, expected_record, read_record
 from fusionbench.experiments.run import REPO_ROOT, config_path, resolve_config
 from fusionbench.experiments.tables import TableSpec, get_table
-
-RECORD_SCHEMA = 1
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,9 @@ def plan(spec: TableSpec, protocol: Protocol, seeds: int, shard: tuple[int, int]
     index, count = shard
     if not 0 <= index < count:
         raise ValueError(f'shard must be i/n with 0 <= i < n, got {index}/{count}')
-    from mmengine.config import Config
+    from mmengine.config import Config  # noqa: F401  (the type of the parsed configs)
+
+    from fusionbench.experiments.config_check import load_config
 
     runs = [(row, cell_name, cell, seed) for row, cell_name, cell in spec.cells()
             if not rows or row.id in rows for seed in range(seeds)]
@@ -118,7 +128,7 @@ def plan(spec: TableSpec, protocol: Protocol, seeds: int, shard: tuple[int, int]
         if position % count != index:
             continue
         if cell.config not in parsed:
-            parsed[cell.config] = Config.fromfile(config_path(cell.config))
+            parsed[cell.config] = load_config(config_path(cell.config))
         cfg = resolve_config(copy.deepcopy(parsed[cell.config]), protocol, seed, cell.overrides)
         resolved = json.loads(json.dumps(cfg.to_dict(), default=str))
         resolved.pop('work_dir', None)
@@ -148,6 +158,51 @@ def versions() -> dict[str, str]:
     import torch
     return {'python': platform.python_version(), 'torch': torch.__version__,
             'mmengine': mmengine.__version__, 'mmseg': mmseg.__version__}
+
+
+def claim_path(job: Job, root: str | None = None) -> str:
+    """The claim file of ``job``: beside its work dir (``work/<table>/<run_id>.claim``)."""
+    return work_dir(job.protocol, job.table, job.run_id, root) + '.claim'
+
+
+def check_writable(*folders: str) -> None:
+    """Create each folder and a file in it; :class:`WriteError` naming the first that fails.
+
+    Run before training, so a read-only or full results folder fails in one line at once
+    instead of after the first run.
+    """
+    for folder in folders:
+        probe = os.path.join(folder, f'.write-test.{os.getpid()}.{uuid.uuid4().hex}')
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with open(probe, 'wb') as f:
+                f.write(b'fusionbench')
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as err:
+            raise WriteError(str(err.filename or folder), err.strerror or str(err)) from None
+        finally:
+            if os.path.exists(probe):
+                os.remove(probe)
+
+
+def remove_partial_files(folder: str) -> list[str]:
+    """Delete what a failed write leaves in a work dir: checkpoints that are not intact zips
+    and ``*.tmp`` files. Returns the deleted paths."""
+    from fusionbench.compat import intact_checkpoint
+    if not os.path.isdir(folder):
+        return []
+    removed = []
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        partial = (name.endswith('.pth') and not intact_checkpoint(path)) or name.endswith('.tmp')
+        if partial and os.path.isfile(path):
+            try:
+                os.remove(path)
+                removed.append(path)
+            except OSError:
+                pass
+    return removed
 
 
 def write_json_atomic(path: str, payload: dict) -> None:
@@ -180,11 +235,31 @@ def execute(job: Job, root: str | None = None, launcher: str = 'none',
     :class:`~fusionbench.hooks.RngStateHook`); ``fresh`` (``--force``) starts over instead.
     Under a launcher every rank trains and rank 0 alone writes the record.
     """
+    claim = CellClaim(claim_path(job, root)) if _is_main_process() else None
+    held = _from_rank0(claim.acquire() if claim is not None else None)
+    if not held:
+        return _skipped(job, 'claimed', describe(claim.holder) if claim is not None else '')
+    try:
+        if not fresh and _from_rank0(finished_record(job, root) if claim is not None else None):
+            return _skipped(job, 'done', '')  # finished by another command meanwhile
+        return _execute(job, root, launcher, fresh)
+    finally:
+        if claim is not None:
+            claim.release()
+
+
+def _skipped(job: Job, status: str, holder: str) -> dict:
+    return {'run_id': job.run_id, 'table': job.table, 'row': job.row, 'cell': job.cell,
+            'seed': job.seed, 'status': status, 'holder': holder}
+
+
+def _execute(job: Job, root: str | None, launcher: str, fresh: bool) -> dict:
     from mmengine.config import Config
 
     from fusionbench.experiments.run import train_and_evaluate
 
     protocol = get_protocol(job.protocol)
+    folder = work_dir(job.protocol, job.table, job.run_id, root)
     record: dict[str, Any] = {
         'schema': RECORD_SCHEMA, 'run_id': job.run_id, 'table': job.table, 'row': job.row,
         'cell': job.cell, 'protocol': job.protocol, 'seed': job.seed, 'config_file': job.config,
@@ -196,17 +271,27 @@ def execute(job: Job, root: str | None = None, launcher: str = 'none',
     start = time.perf_counter()
     try:
         cfg = Config(job.resolved)
-        cfg.work_dir = work_dir(job.protocol, job.table, job.run_id, root)
+        cfg.work_dir = folder
         result = train_and_evaluate(cfg, launcher=launcher, fresh=fresh)
         record.update(status='ok', error=None, **result)
+    except OSError as err:
+        if not is_write_error(err):
+            raise
+        # The disk is full or read-only: no record (it could not be written either); delete
+        # the half-written checkpoint and stop, naming it.
+        removed = remove_partial_files(folder)
+        raise write_error(err, removed[0] if removed else folder) from err
     except Exception as err:  # noqa: BLE001 - any failure becomes a failed record
         record.update(status='failed', error=f'{type(err).__name__}: {err}'.splitlines()[0],
                       traceback=traceback.format_exc(limit=8), metrics={}, params={},
                       wall_time_s=round(time.perf_counter() - start, 2), device=_device())
     record['finished_at'] = now()
     if _is_main_process():
-        write_json_atomic(os.path.join(runs_dir(job.protocol, job.table, root),
-                                       job.record_name), record)
+        path = os.path.join(runs_dir(job.protocol, job.table, root), job.record_name)
+        try:
+            write_json_atomic(path, record)
+        except OSError as err:
+            raise WriteError(path, err.strerror or str(err)) from err
     return record
 
 
@@ -220,13 +305,64 @@ def _is_main_process() -> bool:
     return is_main_process()
 
 
-def finished_record(job: Job, root: str | None = None) -> str | None:
-    """Path of ``job``'s record if it has one."""
+def record_state(job: Job, root: str | None = None) -> tuple[str, str | None]:
+    """``('ok' | 'failed' | 'missing' | 'invalid', problem)`` of ``job``'s record on disk.
+
+    Only ``'ok'`` is done. ``'invalid'`` (truncated, old schema, keys missing or not this
+    job's) comes with the one-line problem naming the file.
+    """
     path = os.path.join(runs_dir(job.protocol, job.table, root), job.record_name)
-    return path if os.path.isfile(path) else None
+    if not os.path.isfile(path):
+        return 'missing', None
+    try:
+        record = expected_record(read_record(path), job, path)
+    except RecordError as err:
+        return 'invalid', str(err)
+    return record['status'], None
 
 
-def _worker_init(threads: int, gpus: list[str]) -> None:
+def finished_record(job: Job, root: str | None = None) -> str | None:
+    """Path of ``job``'s record if it is a valid record of a successful run."""
+    state, _ = record_state(job, root)
+    return os.path.join(runs_dir(job.protocol, job.table, root), job.record_name) \
+        if state == 'ok' else None
+
+
+#: prctl(2) option: the signal a process gets when its parent dies (Linux).
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
+    """Make this (worker) process end when ``parent_pid`` does, even by ``kill -9``.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; everywhere: a daemon thread that exits the
+    process once its parent pid changes (re-parented to init). Without this, workers of a killed
+    ``run --jobs N`` keep training queued cells under PID 1.
+    """
+    import signal
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    except (OSError, AttributeError):  # not Linux: the thread below does it
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name='fusionbench-parent-watch', daemon=True).start()
+
+
+def _worker_init(threads: int, gpus: list[str], parent_pid: int | None = None) -> None:
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
+    import warnings
+    # mmengine warns that a spawned worker is not forked; the pool spawns on purpose.
+    warnings.filterwarnings('ignore', message='Multi-processing start method')
     import torch
     if gpus:
         from multiprocessing import current_process
@@ -257,8 +393,13 @@ def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
     """Run the missing jobs of ``table`` under ``protocol``; return a summary.
 
     Summary: ``{'planned', 'skipped', 'ran', 'failed': [record...], 'jobs': [Job...],
-    'stale': [path...]}`` -- ``stale``: records of the planned (row, cell, seed)s made under
-    another run id (other code or config), kept on disk but never counted as done.
+    'claimed': [cells another command is running], 'retried': [Job...] (failed before, rerun
+    now), 'invalid': [one line per invalid record; its cell reruns], 'stale': [path...]}``;
+    ``skipped`` counts only cells with a valid ``ok`` record; ``stale``: records of the planned
+    (row, cell, seed)s made under another run id (other code or config), kept on disk but never
+    counted as done. Raises :class:`~fusionbench.errors.WriteError` when the
+    results folder is not writable, before anything trains, or on the first write error of any
+    cell (the other cells are stopped).
     ``launcher='pytorch'`` (under ``torchrun``) trains every job on all ranks; rank 0 decides
     which jobs are missing and alone writes records and reports progress.
     """
@@ -271,14 +412,28 @@ def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
         init_distributed()
         if not _is_main_process():
             progress = None
-    todo = _from_rank0([j for j in todo_all if force or not finished_record(j, root)])
+    if _is_main_process():
+        check_writable(runs_dir(proto.name, spec.name, root),
+                       os.path.join(root or results_root(), proto.name, 'work', spec.name))
+    states = _from_rank0({j.run_id: record_state(j, root) for j in todo_all}
+                         if _is_main_process() else None)
+    todo = [j for j in todo_all if force or states[j.run_id][0] != 'ok']
     summary = {'planned': len(todo_all), 'skipped': len(todo_all) - len(todo), 'ran': 0,
-               'failed': [], 'jobs': todo_all,
+               'failed': [], 'jobs': todo_all, 'claimed': [],
+               'retried': [j for j in todo if states[j.run_id][0] == 'failed'],
+               'invalid': [states[j.run_id][1] for j in todo_all
+                           if states[j.run_id][0] == 'invalid'],
                'stale': stale_records(todo_all, lambda j: runs_dir(j.protocol, j.table, root))}
     if progress is not None:
         progress.start(len(todo_all), done=summary['skipped'])
 
     def finished(record: dict) -> None:
+        if record['status'] == 'claimed':  # another command is running it
+            summary['claimed'].append(record)
+            return
+        if record['status'] == 'done':  # another command finished it meanwhile
+            summary['skipped'] += 1
+            return
         summary['ran'] += 1
         if record['status'] != 'ok':
             summary['failed'].append(record)
@@ -294,13 +449,25 @@ def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
         gpus = [str(i) for i in range(torch.cuda.device_count())]
         threads = max(1, (os.cpu_count() or 1) // jobs)
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context('spawn'),
-                                 initializer=_worker_init, initargs=(threads, gpus)) as pool:
+                                 initializer=_worker_init,
+                                 initargs=(threads, gpus, os.getpid())) as pool:
             futures = [pool.submit(_run_in_worker, job, root, force) for job in todo]
-            for future in as_completed(futures):
-                finished(future.result())
+            try:
+                for future in as_completed(futures):
+                    finished(future.result())
+            except BaseException:
+                _stop_pool(pool)  # the first write error (or Ctrl-C) stops every cell
+                raise
     if progress is not None:
         progress.close()
     return summary
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel the queued cells and kill the running ones (their work dirs resume next time)."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in list((getattr(pool, '_processes', None) or {}).values()):
+        process.kill()
 
 
 def failure_summary(failed: list[dict]) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from fusionbench import registry
 from fusionbench.experiments.aggregate import aggregate, load_records, write_table_csv
 from fusionbench.experiments.grid import Job, results_root, runs_dir
+from fusionbench.experiments.leases import pid_alive
 from fusionbench.experiments.protocols import get_protocol
 from fusionbench.experiments.run import REPO_ROOT
 from fusionbench.experiments.tables import get_table
@@ -42,19 +43,12 @@ def write_outputs(table: str, protocol: str, jobs: list[Job], root: str | None =
 
 @contextlib.contextmanager
 def _locked(path: Path):
-    """An exclusive ``flock`` on ``path`` (created if missing; no lock where flock is missing)."""
+    """An exclusive lock on ``path`` (``filelock``; created if missing)."""
+    from filelock import FileLock
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # not POSIX
+    with FileLock(str(path)):
         yield
-        return
-    with open(path, 'a') as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _write_outputs(table: str, spec, folder: str, wanted: set, out: Path) -> list[Path]:
@@ -79,6 +73,7 @@ def _atomic_plot(path: Path, draw) -> Path:
     Shards finishing together all rewrite the same plot; none may see or leave half a PNG.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(path)
     tmp = path.with_name(f'.{path.stem}.{os.getpid()}.{uuid.uuid4().hex}.tmp{path.suffix}')
     try:
         draw(tmp)
@@ -86,6 +81,34 @@ def _atomic_plot(path: Path, draw) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+#: A temporary file older than this whose writer is gone is a leftover. Our choice: drawing a
+#: plot takes seconds, so a minute leaves a writer on another host (pid unknown here) alone.
+STALE_TEMP_S = 60.0
+
+
+def remove_stale_temp_files(path: Path, now: float | None = None) -> list[Path]:
+    """Delete ``.<stem>.<pid>.<hex>.tmp<suffix>`` files beside ``path`` left by a killed writer.
+
+    A ``kill -9`` during plotting leaves its temporary file (no ``finally`` runs); the next
+    writer removes those whose pid is not alive on this host and that are older than
+    :data:`STALE_TEMP_S`. Returns the deleted paths.
+    """
+    import time
+    now = time.time() if now is None else now
+    removed = []
+    for tmp in path.parent.glob(f'.{path.stem}.*.tmp{path.suffix}'):
+        field = tmp.name[len(path.stem) + 2:].split('.')[0]  # .<stem>.<pid>.<hex>.tmp<suffix>
+        pid = int(field) if field.isdigit() else None
+        try:
+            old = now - tmp.stat().st_mtime > STALE_TEMP_S
+        except OSError:
+            continue
+        if old and (pid is None or not pid_alive(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 def render_reports(protocol: str | None = None, root: str | None = None,

@@ -161,6 +161,8 @@ def _dataset_missing(dataset: dict) -> list[Missing]:
         if not os.path.isfile(target):
             missing.append(Missing(f'{label} {split} list', target,
                                    f'write the split list there ({how.format(root=root)})'))
+        else:
+            missing += _list_file_problems(target, f'{label} {split} list', how.format(root=root))
         folders = [os.path.join(root, m) for m in dataset.get('modalities') or ()]
         if kind == 'NYUDv2Dataset':
             masks = 'masks13' if dataset.get('num_classes') == 13 and os.path.isdir(
@@ -174,6 +176,21 @@ def _dataset_missing(dataset: dict) -> list[Missing]:
         if not os.path.isdir(folder):
             missing.append(Missing(f'{label} folder', folder, how.format(root=root)))
     return missing
+
+
+def _list_file_problems(path: str, what: str, how: str) -> list[Missing]:
+    """An existing list file that lists nothing, or is not UTF-8 text, is as good as missing."""
+    from fusionbench.data.errors import DataError
+    from fusionbench.data.fileio import read_text_lines
+
+    try:
+        lines = read_text_lines(path)
+    except (DataError, OSError) as err:
+        return [Missing(what, path, f'{err} ({how})')]
+    if not any(line.split() and not line.split()[0].startswith('#') for line in lines):
+        return [Missing(f'{what} (empty)', path,
+                        f'the file lists no samples: write one sample id a line ({how})')]
+    return []
 
 
 def _weights_missing(path: str) -> list[Missing]:

@@ -37,7 +37,11 @@ def config_path(config: str) -> str:
 def resolve_config(config: str | Config, protocol: Protocol, seed: int,
                    overrides: dict | None = None, work_dir: str | None = None) -> Config:
     """The config that runs: the file, the row's overrides, the protocol, the seed."""
-    cfg = Config.fromfile(config_path(config)) if isinstance(config, str) else config
+    if isinstance(config, str):
+        from fusionbench.experiments.config_check import load_config
+        cfg = load_config(config_path(config))  # a syntax error names the file
+    else:
+        cfg = config
     if overrides:
         cfg.merge_from_dict(overrides)
     cfg = protocol.apply(cfg)
@@ -86,6 +90,7 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False)
     from fusionbench.experiments.preflight import prepare
 
     compat.apply()
+    compat.enforce_weights_only_loading()  # resume / load_from / Pretrained: weights only
     prepare(cfg)
     if launcher != 'none':
         compat.init_distributed()

@@ -23,7 +23,7 @@ import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from fusionbench import registry
+from fusionbench import compat, registry
 from fusionbench.fusion.base import FusionModule, FusionPoint, build_fusion, fusion_class
 from fusionbench.models.init import run_seed, seeded
 from fusionbench.modal import ModalityNorm, SharedNorm, build_norm, split_modalities
@@ -324,7 +324,7 @@ class MultiModalResNet(BaseModule):
             raise FileNotFoundError(
                 f'ImageNet weights for ResNet-{self.depth} not found at {path}: save torchvision\'s '
                 f'resnet{self.depth} state dict there (fusionbench never downloads weights)')
-        state = torch.load(path, map_location='cpu', weights_only=True)
+        state = compat.load_checkpoint(path)  # weights-only, whatever the environment says
         state = state.get('state_dict', state)
         state = {k: v for k, v in state.items() if self._builds(k)}
         norms = {name: mod for name, mod in self.named_modules()

@@ -183,7 +183,8 @@ def test_report_lists_the_literature_rows(tmp_path):
     runs = tmp_path / 'results' / 'smoke' / 'runs' / 'table3'
     runs.mkdir(parents=True)
     for row, value in (('cen_refinenet101_ss', 40.0), ('rgb_refinenet101_ms', 30.0)):
-        record = {'schema': 1, 'table': 'table3', 'row': row, 'cell': 'main', 'seed': 0,
+        record = {'schema': 1, 'run_id': f'{row}-0', 'table': 'table3', 'row': row,
+                  'cell': 'main', 'seed': 0,
                   'status': 'ok', 'protocol': 'smoke', 'synthetic': True,
                   'params': {'total': 400000},
                   'metrics': {'primary': {'aAcc': 70.0, 'mAcc': 50.0, 'mIoU': value}}}

@@ -1,0 +1,112 @@
+"""Expected errors: what a user can fix, each reported as one line naming the file or key.
+
+:class:`FusionbenchError` and its kinds carry a one-line message; :func:`one_line` turns every
+*expected* error kind (these, the data layer's :class:`~fusionbench.data.errors.DataError`,
+missing inputs, unknown registry names, config syntax errors, write failures) into the line
+``python -m fusionbench`` prints before exiting with status 2 (``--debug`` adds the traceback).
+Anything else is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+
+#: ``errno`` values of a failed write: the disk, the quota or the file system said no.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM,
+                          errno.EFBIG, errno.EIO, errno.ENOTDIR})
+
+
+class FusionbenchError(Exception):
+    """An expected error; ``str()`` is one line (newlines in the message become spaces)."""
+
+    def __init__(self, message: str):
+        super().__init__(' '.join(str(message).split('\n')))
+
+
+class ConfigError(FusionbenchError):
+    """A config that cannot run: names the config file and the key, and the fix."""
+
+
+class WriteError(FusionbenchError):
+    """Writing results, checkpoints or logs failed: ``cannot write <path>: <reason>``."""
+
+    def __init__(self, path: str, reason: str):
+        self.path, self.reason = path, reason
+        super().__init__(f'cannot write {path}: {reason}')
+
+    def __reduce__(self):  # crosses process boundaries (pool workers) intact
+        return type(self), (self.path, self.reason)
+
+
+class RecordError(FusionbenchError):
+    """A run record on disk that is not a valid record (truncated, old, missing keys)."""
+
+    def __init__(self, path: str, reason: str):
+        self.path, self.reason = path, reason
+        super().__init__(f'invalid run record {path}: {reason}')
+
+    def __reduce__(self):
+        return type(self), (self.path, self.reason)
+
+
+def is_write_error(err: BaseException) -> bool:
+    """An ``OSError`` a write raises when the disk is full or the folder read-only."""
+    return isinstance(err, OSError) and err.errno in WRITE_ERRNOS
+
+
+def write_error(err: OSError, fallback_path: str) -> WriteError:
+    """:class:`WriteError` for ``err``, naming its file or else ``fallback_path``."""
+    return WriteError(str(err.filename or fallback_path), err.strerror or str(err))
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line for line in str(err).splitlines() if line.strip()]
+    return lines[0].strip() if lines else type(err).__name__
+
+
+def _data_error_line(err: BaseException) -> str:
+    # A DataError raised in a DataLoader worker comes back carrying the worker's traceback
+    # (flattened onto one line by DataError); the message is what follows the last 'DataError: '.
+    text = str(err)
+    if 'Original Traceback' in text and 'DataError: ' in text:
+        return text.rsplit('DataError: ', 1)[1].strip()
+    return _first_line(err)
+
+
+def _syntax_error_line(err: BaseException) -> str:
+    line = _first_line(err)
+    filename = getattr(err, 'filename', None)
+    return line if not filename or filename in line else f'{filename}: {line}'
+
+
+def _os_error_line(err: BaseException) -> str:
+    if is_write_error(err) and getattr(err, 'filename', None):
+        return f'cannot write {err.filename}: {err.strerror}'
+    return _first_line(err)
+
+
+def expected_errors() -> dict[type, Callable[[BaseException], str]]:
+    """Each expected error type and how it becomes one line (most specific types first)."""
+    from fusionbench.compat import CheckpointError
+    from fusionbench.data.errors import DataError
+    from fusionbench.experiments.preflight import PreflightError
+    from fusionbench.registry import UnknownNameError
+
+    return {
+        FusionbenchError: _first_line,
+        DataError: _data_error_line,
+        PreflightError: _first_line,       # the head line counts them and names the first
+        CheckpointError: _first_line,
+        UnknownNameError: _first_line,
+        SyntaxError: _syntax_error_line,   # mmengine names the config file in the message
+        FileNotFoundError: _first_line,
+        OSError: _os_error_line,
+    }
+
+
+def one_line(err: BaseException) -> str | None:
+    """The line to print for an expected error, ``None`` for anything else (a bug)."""
+    for kind, line in expected_errors().items():
+        if isinstance(err, kind) and (kind is not OSError or is_write_error(err)):
+            return line(err)
+    return None
