@@ -16,6 +16,7 @@ from mmengine.config import Config
 
 from fusionbench import compat, registry
 from fusionbench.evaluation.params import parameter_counts
+from fusionbench.fidelity import apply_fidelity
 from fusionbench.hooks import RngStateHook, TrainingDiverged
 from fusionbench.experiments.protocols import Protocol
 
@@ -36,11 +37,13 @@ def config_path(config: str) -> str:
 
 def resolve_config(config: str | Config, protocol: Protocol, seed: int,
                    overrides: dict | None = None, work_dir: str | None = None) -> Config:
-    """The config that runs: the file, the row's overrides, the protocol, the seed."""
+    """The config that runs: the file, the row's overrides, the protocol, the fidelity mode
+    (the config's ``fidelity`` key, :mod:`fusionbench.fidelity`), the seed."""
     cfg = Config.fromfile(config_path(config)) if isinstance(config, str) else config
     if overrides:
         cfg.merge_from_dict(overrides)
     cfg = protocol.apply(cfg)
+    apply_fidelity(cfg, keep_l1_weight=protocol.l1_weight is not None)
     cfg.randomness = dict(seed=seed, deterministic=False)
     if work_dir is not None:
         cfg.work_dir = work_dir
