@@ -86,7 +86,7 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False)
     compat.apply()
     prepare(cfg)
     if launcher != 'none':
-        compat.init_distributed()
+        compat.init_distributed(launcher=launcher)
         cfg.model_wrapper_cfg = compat.model_wrapper_cfg()
     cfg.launcher = launcher
     _quiet_mmengine(logging.WARNING)
