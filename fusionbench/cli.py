@@ -77,6 +77,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.submit:  # to a scheduler through submitit (fusionbench.experiments.scheduler)
         from fusionbench.experiments.scheduler import SchedulerError, parse_options, submit_grid
+        if args.shard != (0, 1) or args.jobs != 1 or args.launcher != 'none':
+            print('fusionbench: --submit sends every missing cell as its own job; drop --shard, '
+                  '--jobs and --launcher', file=sys.stderr)
+            return 2
         try:
             summary = submit_grid(args.table, args.protocol, args.submit, seeds, args.rows,
                                   args.force, parameters=parse_options(args.scheduler_opt),

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from fusionbench.experiments.grid import Job, execute, finished_record, plan, results_root
@@ -31,13 +32,13 @@ from fusionbench.experiments.protocols import get_protocol
 from fusionbench.experiments.tables import get_table
 
 #: Executors by ``--submit`` name: (submitit class name, constructor keywords, needs a command).
-EXECUTORS: Mapping[str, tuple[str, dict, str | None]] = {
+EXECUTORS: Mapping[str, tuple[str, dict, str | None]] = MappingProxyType({
     'slurm': ('AutoExecutor', {'cluster': 'slurm'}, 'sbatch'),
     'local': ('LocalExecutor', {}, None),
-}
+})
 #: Our defaults, overridable by ``--scheduler-opt``: a paper cell trains for hours, and a task
 #: that hits the limit is requeued and resumes, so the limit only sets the requeue period.
-DEFAULT_PARAMETERS = {'timeout_min': 24 * 60}
+DEFAULT_PARAMETERS: Mapping[str, Any] = MappingProxyType({'timeout_min': 24 * 60})
 
 
 class SchedulerError(RuntimeError):
@@ -91,7 +92,8 @@ def make_executor(kind: str, folder: str, parameters: Mapping[str, Any] | None =
 
 
 def submission_folder(protocol: str, table: str, root: str | None = None) -> str:
-    """Where submitit keeps a table's scripts and logs: ``<results>/<protocol>/submitit/<table>``."""
+    """Where submitit keeps a table's scripts and logs:
+    ``<results>/<protocol>/submitit/<table>``."""
     return os.path.join(root or results_root(), protocol, 'submitit', table)
 
 

@@ -96,7 +96,8 @@ def test_run_killed_mid_epoch_resumes_bit_identical(tmp_path, one_thread, fideli
     assert straight['resumed_from_iter'] == 0 and resumed['resumed_from_iter'] == 4
     final_straight = load_checkpoint(str(tmp_path / 'straight' / f'epoch_{EPOCHS}.pth'))
     final_resumed = load_checkpoint(str(tmp_path / 'killed' / f'epoch_{EPOCHS}.pth'))
-    assert final_straight['meta']['iter'] == final_resumed['meta']['iter'] == EPOCHS * SCENES // BATCH
+    total = EPOCHS * SCENES // BATCH
+    assert final_straight['meta']['iter'] == final_resumed['meta']['iter'] == total
     a, b = final_straight['state_dict'], final_resumed['state_dict']
     assert a.keys() == b.keys()
     different = [k for k in a if not torch.equal(a[k], b[k])]

@@ -63,6 +63,9 @@ def test_submit_slurm_without_sbatch_fails_in_one_line(tmp_path, monkeypatch, ca
                  'slurm']) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and 'sbatch' in err[0]
+    assert main(['run', 'table1', '--protocol', 'smoke', '--rows', 'cen', '--submit', 'local',
+                 '--shard', '0/2']) == 2
+    assert 'drop --shard' in capsys.readouterr().err
 
 
 def test_scheduler_options_parse_and_are_checked(tmp_path):
