@@ -142,8 +142,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(format_missing(missing, f'{args.table} [{args.protocol}]'), file=sys.stderr)
         return 2
     start = time.perf_counter()
-    summary = run_grid(args.table, args.protocol, seeds, args.jobs, args.shard, args.force,
-                       args.rows, progress=GridProgress(args.table), launcher=args.launcher)
+    if args.submit:  # to a scheduler through submitit (fusionbench.experiments.scheduler)
+        from fusionbench.experiments.scheduler import SchedulerError, parse_options, submit_grid
+        if args.shard != (0, 1) or args.jobs != 1 or args.launcher != 'none':
+            print('fusionbench: --submit sends every missing cell as its own job; drop --shard, '
+                  '--jobs and --launcher', file=sys.stderr)
+            return 2
+        try:
+            summary = submit_grid(args.table, args.protocol, args.submit, seeds, args.rows,
+                                  args.force, parameters=parse_options(args.scheduler_opt),
+                                  wait=not args.no_wait)
+        except SchedulerError as err:
+            print(f'fusionbench: {err}', file=sys.stderr)
+            return 2
+        print(f"{args.table} [{args.protocol}]: {len(summary['submitted'])} cell(s) submitted "
+              f"({args.submit}), {summary['skipped']} already done")
+        if args.no_wait:
+            print('  run the same command again when they are done: cells with a record are '
+                  'skipped and the table is written')
+            return 0
+    else:
+        summary = run_grid(args.table, args.protocol, seeds, args.jobs, args.shard, args.force,
+                           args.rows, progress=GridProgress(args.table), launcher=args.launcher)
     from fusionbench.experiments.grid import _is_main_process
     if not _is_main_process():  # under torchrun: rank 0 writes and reports
         return 1 if summary['failed'] else 0
@@ -257,6 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--list', action='store_true', help='print the cells and exit')
     p.add_argument('--launcher', default='none', choices=['none', 'pytorch', 'slurm'],
                    help='under torchrun: every cell trains on all ranks, rank 0 records')
+    p.add_argument('--submit', default=None, choices=['slurm', 'local'],
+                   help='send each missing cell to a scheduler through submitit (slurm: one job '
+                        'array; local: local processes) instead of running here')
+    p.add_argument('--scheduler-opt', action='append', default=None, metavar='KEY=VALUE',
+                   help="submitit's update_parameters, e.g. slurm_partition=gpu gpus_per_node=1 "
+                        'timeout_min=1440 (repeatable)')
+    p.add_argument('--no-wait', action='store_true', help='with --submit: return once submitted')
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser('report', help='render reports/<protocol>.md from the results')

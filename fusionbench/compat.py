@@ -11,10 +11,11 @@ Three things do not work out of the box on that combination:
    a few non-tensor objects (numpy scalars/arrays, mmengine's ``HistoryBuffer``, ``ConfigDict``).
    :func:`allow_mmengine_checkpoint_globals` adds exactly those classes to torch's allow-list;
    weights-only loading stays on.
-3. mmengine's ``init_dist`` for the ``pytorch`` launcher calls ``torch.cuda.set_device`` and
-   defaults to NCCL. :func:`init_distributed` brings up the process group itself (gloo on CPU,
-   nccl on GPU) so the Runner finds it initialised and skips its CUDA-only path, and
-   :func:`model_wrapper_cfg` gives DDP ``device_ids=None`` on CPU.
+3. mmengine's ``init_dist`` for the ``pytorch`` and ``slurm`` launchers calls
+   ``torch.cuda.set_device`` and defaults to NCCL. :func:`init_distributed` brings up the process
+   group itself (gloo on CPU, nccl on GPU; under Slurm from its ``SLURM_*`` variables, see
+   :func:`slurm_environment`) so the Runner finds it initialised and skips its CUDA-only path,
+   and :func:`model_wrapper_cfg` gives DDP ``device_ids=None`` on CPU.
 4. mmengine's auto-resume (``resume = True``) trusts ``work_dir/last_checkpoint`` blindly, and
    its ``CheckpointHook`` deletes the previous checkpoint *before* writing the next one with a
    plain (non-atomic) ``torch.save``, then rewrites ``last_checkpoint``. A run killed in that
@@ -203,13 +204,53 @@ def enforce_weights_only_loading() -> None:
         CheckpointLoader.register_scheme(prefix, loader, force=True)
 
 
-def init_distributed(backend: str | None = None, timeout_s: int = 600) -> bool:
-    """Initialise ``torch.distributed`` from torchrun's environment, CPU-safe.
+def slurm_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """torch's ``env://`` variables for one task of a Slurm job step (``srun``).
 
-    Picks gloo when CUDA is unavailable and nccl otherwise (``backend`` overrides). Returns True
-    when a process group exists afterwards, False when the environment is not distributed
-    (no ``WORLD_SIZE`` > 1). Call before building the mmengine Runner: the Runner then sees an
-    initialised group and does not run its CUDA-only ``init_dist``.
+    ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` come from ``SLURM_PROCID`` / ``SLURM_NTASKS`` /
+    ``SLURM_LOCALID``; ``MASTER_ADDR`` is kept when set, else the job's first node
+    (``scontrol show hostnames``, or ``SLURM_NODELIST`` itself when it names one plain host);
+    ``MASTER_PORT`` is kept when set, else 29500 (torch's default), as mmengine's Slurm path.
+    Raises RuntimeError (one line) when a variable is missing or the first node is unknown.
+    """
+    import shutil
+    import subprocess
+
+    env = os.environ if environ is None else environ
+    missing = [k for k in ('SLURM_PROCID', 'SLURM_NTASKS') if k not in env]
+    if missing:
+        raise RuntimeError(f'--launcher slurm needs the Slurm task variables {missing}: start the '
+                           'command with srun (one task per process)')
+    out = {'RANK': env['SLURM_PROCID'], 'WORLD_SIZE': env['SLURM_NTASKS'],
+           'LOCAL_RANK': env.get('SLURM_LOCALID', '0'),
+           'MASTER_PORT': env.get('MASTER_PORT', '29500')}
+    if env.get('MASTER_ADDR'):
+        out['MASTER_ADDR'] = env['MASTER_ADDR']
+        return out
+    nodes = env.get('SLURM_STEP_NODELIST') or env.get('SLURM_NODELIST') or ''
+    if nodes and not any(c in nodes for c in '[],'):
+        out['MASTER_ADDR'] = nodes
+    elif nodes and shutil.which('scontrol'):
+        hosts = subprocess.run(['scontrol', 'show', 'hostnames', nodes], capture_output=True,
+                               text=True, timeout=30).stdout.split()
+        if hosts:
+            out['MASTER_ADDR'] = hosts[0]
+    if 'MASTER_ADDR' not in out:
+        raise RuntimeError(f'--launcher slurm: cannot tell the first node of {nodes!r} (no '
+                           'scontrol here); set MASTER_ADDR')
+    return out
+
+
+def init_distributed(backend: str | None = None, timeout_s: int = 600,
+                     launcher: str = 'pytorch') -> bool:
+    """Initialise ``torch.distributed`` from the launcher's environment, CPU-safe.
+
+    ``launcher``: ``'pytorch'`` (torchrun's ``RANK`` / ``WORLD_SIZE`` / ``MASTER_*``) or
+    ``'slurm'`` (``srun``'s ``SLURM_*``, turned into torch's variables by
+    :func:`slurm_environment`). Picks gloo when CUDA is unavailable and nccl otherwise
+    (``backend`` overrides). Returns True when a process group exists afterwards -- also for a
+    launcher's single process, so the Runner does not run its CUDA-only ``init_dist`` -- and
+    False outside a launcher (no ``WORLD_SIZE``). Call before building the mmengine Runner.
     """
     import datetime
 
@@ -217,14 +258,27 @@ def init_distributed(backend: str | None = None, timeout_s: int = 600) -> bool:
 
     if dist.is_available() and dist.is_initialized():
         return True
-    if int(os.environ.get('WORLD_SIZE', '1')) <= 1:
+    if launcher == 'slurm':
+        os.environ.update(slurm_environment())
+    if 'WORLD_SIZE' not in os.environ:
         return False
+    if int(os.environ['WORLD_SIZE']) == 1:  # one process: no peers to find
+        os.environ.setdefault('RANK', '0')
+        os.environ.setdefault('MASTER_ADDR', '127.0.0.1')
+        os.environ.setdefault('MASTER_PORT', str(_free_port()))
     if backend is None:
         backend = 'nccl' if torch.cuda.is_available() else 'gloo'
     if backend == 'nccl':
         torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))
     dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout_s))
     return True
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 def model_wrapper_cfg() -> dict:

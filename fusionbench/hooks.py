@@ -179,3 +179,87 @@ class _RestoreBeforeBatch:
 
 class TrainingDiverged(RuntimeError):
     """Training produced a NaN or infinite loss."""
+
+
+@HOOKS.register_module()
+class LRStagesHook(Hook):
+    """Piecewise-constant learning rates with the optimiser re-created at each stage.
+
+    The CEN public code trains in stages (``NUM_SEGM_EPOCHS``, ``LR_ENC``, ``LR_DEC`` in its
+    ``config.py``) and builds new SGD optimisers at the start of each (``main.py``): the rates
+    jump to the stage's values and the momentum buffers start empty. This hook does the same on
+    mmengine's one optimiser: at the start of stage ``s`` every parameter group's rate becomes
+    its base rate (the rate the config gives it) times ``encoder_factors[s]`` (parameters under
+    ``backbone``) or ``decoder_factors[s]`` (everything else, α included, as the public code's
+    decoder optimiser holds it), and the momentum buffers are dropped -- SGD then starts them
+    from the next gradient, as a fresh optimiser does.
+
+    Args:
+        ends: where stages 1, 2, ... start, in epochs (``by_epoch``) or iterations, e.g.
+            ``(100, 200)`` for the public code's 3 × 100 epochs.
+        encoder_factors / decoder_factors: one factor per stage (``len(ends) + 1``).
+        by_epoch: stage boundaries in epochs (epoch-based loops) or iterations.
+        reset_momentum: drop the momentum buffers at each boundary (optimiser re-creation).
+
+    The base rates are kept in the optimiser's parameter groups (``stage_base_lr``), so they
+    travel with its checkpoint and a resumed run uses the same ones. Raises ValueError when
+    the factors do not match the stages.
+    """
+
+    priority = 'HIGH'
+
+    def __init__(self, ends: tuple[int, ...], encoder_factors: tuple[float, ...],
+                 decoder_factors: tuple[float, ...], by_epoch: bool = True,
+                 reset_momentum: bool = True):
+        ends = tuple(int(e) for e in ends)
+        if list(ends) != sorted(set(ends)) or any(e <= 0 for e in ends):
+            raise ValueError(f'LRStagesHook ends must be increasing positive positions, got {ends}')
+        for name, factors in (('encoder_factors', encoder_factors),
+                              ('decoder_factors', decoder_factors)):
+            if len(factors) != len(ends) + 1:
+                raise ValueError(f'LRStagesHook {name} needs {len(ends) + 1} values (one per '
+                                 f'stage), got {len(factors)}')
+        self.ends = ends
+        self.factors = {'encoder': tuple(map(float, encoder_factors)),
+                        'decoder': tuple(map(float, decoder_factors))}
+        self.by_epoch = by_epoch
+        self.reset_momentum = reset_momentum
+
+    def stage(self, position: int) -> int:
+        """The stage (0-based) that epoch / iteration ``position`` (0-based) belongs to."""
+        return sum(position >= end for end in self.ends)
+
+    @staticmethod
+    def _groups(runner) -> list[tuple[dict, str]]:
+        model = getattr(runner.model, 'module', runner.model)
+        encoder = {id(p) for name, p in model.named_parameters() if name.startswith('backbone.')}
+        groups = []
+        for group in runner.optim_wrapper.optimizer.param_groups:
+            kinds = {id(p) in encoder for p in group['params']}
+            if len(kinds) > 1:
+                raise ValueError('LRStagesHook needs the encoder and the decoder in separate '
+                                 "parameter groups: give the optim_wrapper a paramwise_cfg "
+                                 "(e.g. custom_keys={'backbone': ...})")
+            groups.append((group, 'encoder' if kinds == {True} else 'decoder'))
+        return groups
+
+    def _set(self, runner, position: int, boundary: bool) -> None:
+        stage = self.stage(position)
+        optimizer = runner.optim_wrapper.optimizer
+        for group, kind in self._groups(runner):
+            group.setdefault('stage_base_lr', group['lr'])
+            group['lr'] = group['stage_base_lr'] * self.factors[kind][stage]
+            if boundary and self.reset_momentum:
+                for param in group['params']:
+                    optimizer.state.pop(param, None)
+
+    def before_train(self, runner) -> None:
+        self._set(runner, runner.epoch if self.by_epoch else runner.iter, boundary=False)
+
+    def before_train_epoch(self, runner) -> None:
+        if self.by_epoch and runner.epoch in self.ends:
+            self._set(runner, runner.epoch, boundary=True)
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        if not self.by_epoch and runner.iter in self.ends:
+            self._set(runner, runner.iter, boundary=True)

@@ -123,6 +123,24 @@ class SharedNorm(nn.Module):
 NORMS = {'private': ModalityNorm, 'shared': SharedNorm}
 
 
+def freeze_norm_statistics(module: nn.Module) -> int:
+    """Put every batch norm under ``module`` in eval mode; return how many.
+
+    Frozen statistics: the norms normalise with their running mean / variance (after ImageNet
+    initialisation: ImageNet's, for every modality) and do not update them, while γ and β --
+    private per modality in :class:`ModalityNorm` -- still receive gradients. This is what the
+    CEN public code does during training (``FREEZE_BN = True``, every ``BatchNorm2d`` put in eval
+    mode after ``train()``). Instance norms have no statistics and are left alone.
+    """
+    count = 0
+    for child in module.modules():
+        if (isinstance(child, ModalityNorm) and child.kind == 'bn') or isinstance(
+                child, nn.modules.batchnorm._BatchNorm):
+            child.eval()
+            count += 1
+    return count
+
+
 def build_norm(sharing: str, num_features: int, num_modalities: int, kind: str = 'bn') -> nn.Module:
     """A modality norm: ``sharing`` is ``'private'`` (one per modality) or ``'shared'``."""
     if sharing not in NORMS:

@@ -7,7 +7,11 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1000, max_keep_ckpts=1),
+    # At epoch ends: a killed epoch-based run resumes at the start of the epoch it was in and
+    # ends bit-identical to an uninterrupted run (a mid-epoch checkpoint would replay a whole
+    # epoch on resume: mmengine's epoch loop restarts epochs from their first batch). The
+    # protocols that run an iteration budget switch to by_epoch=False.
+    checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
 custom_hooks = [dict(type='FiniteLossHook'), dict(type='GammaSparsityHook', interval=50),

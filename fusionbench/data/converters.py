@@ -26,7 +26,7 @@ import numpy as np
 
 from fusionbench.data.errors import DataError
 from fusionbench.data.fileio import write_png
-from fusionbench.data.nyudv2 import LABELS13_OF_40
+from fusionbench.data.nyudv2 import LABELS13_OF_40, write_label_encoding
 
 IGNORE_INDEX = 255
 NYU_FIELDS = ('images', 'depths', 'labels')
@@ -107,7 +107,9 @@ def prepare_nyudv2(labeled_mat: str, splits_mat: str, mapping_mat: str, out_root
     ``rgb/<id>.png`` (``uint8 [480, 640, 3]``), ``depth/<id>.png`` (``uint16 [480, 640]``,
     millimetres, rounded), ``masks/<id>.png`` (40 classes) or ``masks13/<id>.png`` (13 classes)
     (``uint8 [480, 640]``, ``label - 1``, unlabelled 255), optionally ``hha/<id>.png`` copied
-    from ``use_hha_from/<id>.png``; and ``train.txt`` / ``val.txt`` listing ids in split order.
+    from ``use_hha_from/<id>.png``; ``train.txt`` / ``val.txt`` listing ids in split order; and
+    ``label_encoding.json`` recording the masks' encoding (``label-1``, 255 unlabelled), which
+    the reader checks (:func:`fusionbench.data.nyudv2.check_label_encoding`).
 
     Args:
         labeled_mat: ``nyu_depth_v2_labeled.mat``.
@@ -157,6 +159,7 @@ def prepare_nyudv2(labeled_mat: str, splits_mat: str, mapping_mat: str, out_root
     for name, split_indices in splits.items():
         with open(os.path.join(out_root, f'{name}.txt'), 'w', encoding='utf-8') as out:
             out.writelines(f'{ids[i]}\n' for i in split_indices.tolist())
+    write_label_encoding(out_root, mask_dir, classes)  # the reader checks it once per data set
     return dict(out_root=os.fspath(out_root), train=int(splits['train'].size),
                 val=int(splits['val'].size), classes=classes)
 

@@ -409,7 +409,7 @@ def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
     todo_all = plan(spec, proto, seeds or proto.seeds, shard, rows)
     if launcher != 'none':
         from fusionbench.compat import init_distributed
-        init_distributed()
+        init_distributed(launcher=launcher)
         if not _is_main_process():
             progress = None
     if _is_main_process():

@@ -165,6 +165,7 @@ class Protocol:
         step = max(1, self.max_iters // (self.lr_halvings + 1))
         cfg.param_scheduler = [dict(type='StepLR', step_size=step, gamma=0.5, by_epoch=False)]
         cfg.default_hooks.checkpoint.interval = max(1, self.max_iters // 2)
+        cfg.default_hooks.checkpoint.by_epoch = False  # an iteration budget checkpoints by iters
         cfg.default_hooks.logger.interval = max(1, self.max_iters // 4)
         for hook in cfg.custom_hooks:
             if hook['type'] == 'GammaSparsityHook':

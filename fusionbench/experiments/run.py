@@ -16,6 +16,7 @@ from mmengine.config import Config
 
 from fusionbench import compat, registry
 from fusionbench.evaluation.params import parameter_counts
+from fusionbench.fidelity import apply_fidelity
 from fusionbench.hooks import RngStateHook, TrainingDiverged
 from fusionbench.experiments.protocols import Protocol
 
@@ -36,7 +37,8 @@ def config_path(config: str) -> str:
 
 def resolve_config(config: str | Config, protocol: Protocol, seed: int,
                    overrides: dict | None = None, work_dir: str | None = None) -> Config:
-    """The config that runs: the file, the row's overrides, the protocol, the seed."""
+    """The config that runs: the file, the row's overrides, the protocol, the fidelity mode
+    (the config's ``fidelity`` key, :mod:`fusionbench.fidelity`), the seed."""
     if isinstance(config, str):
         from fusionbench.experiments.config_check import load_config
         cfg = load_config(config_path(config))  # a syntax error names the file
@@ -45,6 +47,7 @@ def resolve_config(config: str | Config, protocol: Protocol, seed: int,
     if overrides:
         cfg.merge_from_dict(overrides)
     cfg = protocol.apply(cfg)
+    apply_fidelity(cfg, keep_l1_weight=protocol.l1_weight is not None)
     cfg.randomness = dict(seed=seed, deterministic=False)
     if work_dir is not None:
         cfg.work_dir = work_dir
@@ -93,7 +96,7 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False)
     compat.enforce_weights_only_loading()  # resume / load_from / Pretrained: weights only
     prepare(cfg)
     if launcher != 'none':
-        compat.init_distributed()
+        compat.init_distributed(launcher=launcher)
         cfg.model_wrapper_cfg = compat.model_wrapper_cfg()
     cfg.launcher = launcher
     _quiet_mmengine(logging.WARNING)

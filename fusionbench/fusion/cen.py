@@ -11,12 +11,20 @@ Which channels may be replaced (``exchange``):
 
 - ``'directed'`` (the paper's default): the channels are split into M equal sub-parts and
   modality ``m`` may only have channels of sub-part ``m`` replaced;
-- ``'all'``: every channel may be replaced (what the public code does; Table 1's last row);
+- ``'all'``: every channel may be replaced (Table 1's last row; the public code's exchange,
+  combined there with the half-channel ℓ1);
 - ``'none'``: nothing moves (Table 1's "ℓ1 without exchange" row).
 
 The ℓ1 sparsity term ``λ Σ |γ̂|`` (Eq. 4) covers the γ's of sub-part ``m`` of modality ``m``
 (``l1='half'``, the paper's "half-channel" for M = 2), every γ of the norm (``'all'``), or none
-(``'none'``); it is returned as the loss term ``loss_l1``.
+(``'none'``); it is returned as the loss term ``loss_l1``. ``l1_repeats`` counts how often
+the term enters the loss: once (the paper's Eq. 4), or ``'heads'`` -- ``M + 1`` times, once per
+output head (M modality heads and the ensemble): the public code adds ``λ·ℓ1`` inside its loop
+over the outputs (``fidelity='official'``, :mod:`fusionbench.fidelity`).
+
+The public code penalises each modality's own half of the γ's (``l1='half'``) and exchanges
+over all channels (``exchange='all'``) at the same time; that is ``exchange='all', l1='half'``
+here, not Table 1's "all" row (``exchange='all', l1='all'``).
 
 Implementation: masks ``[M, C]`` and ``torch.where`` on the ``[M, N, C, H, W]`` view; the mean of
 the others is one ``[M, M] @ [M, N*C*H*W]`` product with a zero diagonal, so a replaced channel
@@ -57,7 +65,12 @@ class ChannelExchange(FusionModule):
         threshold: θ (paper: 2e-2 segmentation, 1e-2 translation).
         exchange: ``'directed'`` | ``'all'`` | ``'none'``.
         l1: ``'half'`` | ``'all'`` | ``'none'`` -- which γ's the sparsity term covers.
-        l1_weight: λ (paper: 5e-3 segmentation, 1e-3 translation).
+        l1_weight: λ (paper: 5e-3 segmentation, 1e-3 translation; public code: 2e-4).
+        l1_repeats: a positive int, or ``'heads'`` (``M + 1``): how many times ``λ Σ |γ̂|`` is
+            added to the loss (paper: once; public code: once per output head).
+
+    Raises ValueError for an unknown mode, fewer than 2 modalities, shared norms, or a bad
+    ``l1_repeats``.
 
     Shapes: ``x`` ``[M*N, C, H, W]`` -> ``[M*N, C, H, W]``; ``norm.weight`` ``[M, C]``.
     """
@@ -68,7 +81,7 @@ class ChannelExchange(FusionModule):
         position='block', settings=('same',), parameter_free=True)
 
     def __init__(self, point: FusionPoint, threshold: float = 2e-2, exchange: str = 'directed',
-                 l1: str = 'half', l1_weight: float = 5e-3):
+                 l1: str = 'half', l1_weight: float = 5e-3, l1_repeats: int | str = 1):
         super().__init__(point)
         m, c = point.num_modalities, point.channels
         if m < 2:
@@ -81,6 +94,12 @@ class ChannelExchange(FusionModule):
             raise ValueError(f'cen exchange must be one of {EXCHANGE_MODES}, got {exchange!r}')
         if l1 not in L1_MODES:
             raise ValueError(f'cen l1 must be one of {L1_MODES}, got {l1!r}')
+        if l1_repeats == 'heads':
+            l1_repeats = m + 1
+        if isinstance(l1_repeats, bool) or not isinstance(l1_repeats, int) or l1_repeats < 1:
+            raise ValueError(f"cen l1_repeats must be a positive int or 'heads', got "
+                             f'{l1_repeats!r}')
+        self.l1_repeats = l1_repeats
         self.threshold = float(threshold)
         self.exchange = exchange
         self.l1 = l1
@@ -99,8 +118,8 @@ class ChannelExchange(FusionModule):
         return self.exchangeable & (gamma.detach().abs() < self.threshold)
 
     def sparsity(self, gamma: Tensor) -> Tensor:
-        """``λ Σ |γ̂|`` over the penalised γ's (scalar; differentiable in γ)."""
-        return self.l1_weight * (gamma.abs() * self.penalised).sum()
+        """``repeats · λ Σ |γ̂|`` over the penalised γ's (scalar; differentiable in γ)."""
+        return (self.l1_repeats * self.l1_weight) * (gamma.abs() * self.penalised).sum()
 
     def forward(self, x: Tensor, norm: nn.Module | None = None) -> FusionOutput:
         if not isinstance(norm, ModalityNorm):
@@ -118,4 +137,4 @@ class ChannelExchange(FusionModule):
 
     def extra_repr(self) -> str:
         return (f'θ={self.threshold}, exchange={self.exchange!r}, l1={self.l1!r}, '
-                f'λ={self.l1_weight}')
+                f'λ={self.l1_weight}' + (f', ×{self.l1_repeats}' if self.l1_repeats > 1 else ''))

@@ -26,7 +26,8 @@ from torch import Tensor, nn
 from fusionbench import compat, registry
 from fusionbench.fusion.base import FusionModule, FusionPoint, build_fusion, fusion_class
 from fusionbench.models.init import run_seed, seeded
-from fusionbench.modal import ModalityNorm, SharedNorm, build_norm, split_modalities
+from fusionbench.modal import (ModalityNorm, SharedNorm, build_norm, freeze_norm_statistics,
+                               split_modalities)
 
 LossDict = dict[str, Tensor]
 ARCH = {18: ('basic', (2, 2, 2, 2)), 34: ('basic', (3, 4, 6, 3)),
@@ -162,6 +163,10 @@ class MultiModalResNet(BaseModule):
             networks split at a fusion point (:mod:`fusionbench.models.separate_streams`):
             ``forward`` then takes stage ``first_stage - 1``'s output and returns the built
             stages' features.
+        norm_eval: keep every batch norm's running statistics frozen during training (eval
+            mode; γ/β still trained), as the CEN public code does (``fidelity='official'``,
+            :mod:`fusionbench.fidelity`). Default False: per-modality batch statistics, the
+            paper's text.
 
     Shapes: ``forward([M*N, C_in, H, W])`` -> ``([l1, l2, l3, l4], losses)`` with ``l_s`` of
     shape ``[M*N, C_s, H/2^(s+1), W/2^(s+1)]``, ``C_s = 64·w·2^(s-1)·expansion``.
@@ -170,8 +175,10 @@ class MultiModalResNet(BaseModule):
     def __init__(self, depth: int = 101, num_modalities: int = 2, in_channels: int = 3,
                  width: float = 1.0, norm_sharing: str = 'private', norm_kind: str = 'bn',
                  fusion: dict | None = None, pretrained: str | None = None,
-                 first_stage: int = 1, last_stage: int = 4, init_cfg: dict | None = None):
+                 first_stage: int = 1, last_stage: int = 4, norm_eval: bool = False,
+                 init_cfg: dict | None = None):
         super().__init__(init_cfg)
+        self.norm_eval = norm_eval
         if not 1 <= first_stage <= last_stage <= 4:
             raise ValueError(f'need 1 <= first_stage <= last_stage <= 4, got {first_stage}, '
                              f'{last_stage}')
@@ -217,6 +224,13 @@ class MultiModalResNet(BaseModule):
         self.stage_fusions = nn.ModuleDict()
         if fusion is not None and fusion.get('type') != 'none':
             self._build_fusions(fusion)
+
+    def train(self, mode: bool = True) -> 'MultiModalResNet':
+        """``nn.Module.train``; with ``norm_eval`` the norms stay in eval mode."""
+        super().train(mode)
+        if mode and self.norm_eval:
+            freeze_norm_statistics(self)
+        return self
 
     @property
     def stages(self) -> list[nn.ModuleList]:

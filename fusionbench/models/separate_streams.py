@@ -55,7 +55,7 @@ class SeparateStreamsResNet(BaseModule):
         fusion: a ``'stage'``-position fusion config with ``stages``, e.g.
             ``dict(type='concat', stages=(2,))``; None / ``'none'``: M independent networks
             (Table 1's unshared row).
-        depth, width, in_channels, norm_kind, pretrained: as :class:`MultiModalResNet`, for
+        depth, width, in_channels, norm_kind, pretrained, norm_eval: as :class:`MultiModalResNet`, for
             every modality network and the trunk.
         norm_sharing: must be ``'private'`` (separate networks have their own norms); accepted
             so the shared base config's backbone keys apply.
@@ -71,7 +71,7 @@ class SeparateStreamsResNet(BaseModule):
     def __init__(self, num_modalities: int = 2, fusion: dict | None = None, depth: int = 101,
                  width: float = 1.0, in_channels: int = 3, norm_sharing: str = 'private',
                  norm_kind: str = 'bn', pretrained: str | None = None,
-                 init_cfg: dict | None = None):
+                 norm_eval: bool = False, init_cfg: dict | None = None):
         super().__init__(init_cfg)
         if norm_sharing != 'private':
             raise ValueError('SeparateStreamsResNet runs one network per modality: every norm is '
@@ -89,7 +89,7 @@ class SeparateStreamsResNet(BaseModule):
         # the last stage run per modality; the trunk runs the rest on the fused stream
         self.split_until = 4 if self.keeps_streams else max(int(s) for s in self.fusions)
         resnet = dict(num_modalities=1, depth=depth, width=width, in_channels=in_channels,
-                      norm_kind=norm_kind, pretrained=pretrained)
+                      norm_kind=norm_kind, pretrained=pretrained, norm_eval=norm_eval)
         self.streams = nn.ModuleList(MultiModalResNet(last_stage=self.split_until, **resnet)
                                      for _ in range(num_modalities))
         for index, stream in enumerate(self.streams):  # seeded init: stream 0 = shared encoder

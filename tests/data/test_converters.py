@@ -1,6 +1,8 @@
 """NYU Depth v2 converter on a small file with the official field names and MATLAB layout."""
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -60,6 +62,10 @@ def test_prepare_nyudv2_writes_layout(official, tmp_path):
     dataset = NYUDv2Dataset(out, split='train', pipeline=[dict(type='LoadMultiModalFromFiles'),
                                                           dict(type='LoadSegLabel')])
     assert len(dataset) == 3 and dataset[2]['gt_seg_map'].shape == (H, W)
+    record = json.loads((out / 'label_encoding.json').read_text())
+    assert record['masks'] == {'masks': {'encoding': 'label-1', 'num_classes': 40,
+                                         'ignore_index': 255}}
+    assert dataset.label_encoding_checked == 'recorded'  # the record, not a scan
 
 
 def test_prepare_thirteen_classes_and_hha(official, tmp_path):

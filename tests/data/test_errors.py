@@ -6,7 +6,7 @@ import pytest
 
 from fusionbench.data.errors import DataError
 from fusionbench.data.fileio import write_png
-from fusionbench.data.nyudv2 import NYUDv2Dataset
+from fusionbench.data.nyudv2 import NYUDv2Dataset, write_label_encoding
 
 from .fixtures import write_nyu_layout
 
@@ -84,6 +84,7 @@ def test_label_values_out_of_range(nyu):
     mask = np.zeros((24, 32), np.uint8)
     mask[0, :3] = (40, 41, 200)
     write_png(nyu / 'masks' / '000002.png', mask)
+    write_label_encoding(str(nyu), 'masks', 40)  # recorded: the per-frame range check acts
     dataset = NYUDv2Dataset(nyu, split='val', pipeline=LOAD)
     with raises_one_line(r'sample 000002: label .*000002\.png has values outside \[0, 40\) '
                          r'and 255.*: 40, 41, 200'):

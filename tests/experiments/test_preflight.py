@@ -93,6 +93,18 @@ def test_every_paper_config_and_the_folder_target(roots):
                                              str(weights / W152)])
 
 
+@pytest.mark.parametrize('target, configs', [('configs/table1', 6), ('table1', 6),
+                                             ('configs/table2', 34), ('table2', None)])
+def test_tables_1_and_2_start_from_imagenet_weights(roots, target, configs):
+    """Every paper-protocol row of Tables 1 and 2 is ImageNet-initialised (§4.1), through the
+    one base model config; the small protocols drop the weights."""
+    data, weights = roots
+    count, missing = check_target(target, 'paper')
+    assert configs is None or count == configs
+    assert sorted(paths(missing)) == sorted([str(data / 'nyudv2'), str(weights / W101)])
+    assert check_target(target, 'mini')[1] == []
+
+
 def test_synthetic_protocols_need_nothing(roots):
     for protocol in ('smoke', 'mini'):
         assert check_target('table3', protocol)[1] == []

@@ -27,8 +27,12 @@ test_pipeline = [
     normalize,
     dict(type='PackMultiModalInputs'),
 ]
+# drop_last: an incomplete last batch is dropped, as the public code's training loader does; a
+# one-sample batch would crash PSPNet's pyramid pooling BN (1 value per channel at pool scale 1).
+# Per process the last batch holds ceil(N / processes) mod batch_size samples (1 for SUN RGB-D on
+# 8 processes). Set drop_last=False to train on it anyway.
 train_dataloader = dict(
-    batch_size=6, num_workers=4, persistent_workers=True,
+    batch_size=6, num_workers=4, persistent_workers=True, drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(type=dataset_type, data_root=data_root, split='train', modalities=data_modalities,
                  pipeline=train_pipeline))
