@@ -108,6 +108,12 @@ albedo    clean texture: every colour-only          the pillar (its albedo is wh
           object, furniture materials               it), shape, lighting
 shading   clean Lambertian shading incl. cast       picture, rug, door, whiteboard; texture
           shadows: geometry and light layout
+reshading clean Lambertian shading from a light at  picture, rug, door, whiteboard; texture;
+          the camera (Taskonomy re-shading):         the scene's lights and cast shadows
+          surface orientation incl. the pillar
+edge_     2-D edges of the clean render (Taskonomy  colour, flat regions, smooth shading
+texture   "2D edges", Canny without NMS): texture,
+          decal, object and shadow boundaries
 label     ground truth (255 = clutter)              --
 ========  ========================================  =========================================
 
@@ -119,7 +125,8 @@ Modules
 (palettes, procedural textures), ``geometry`` (primitives, objects, the room shell),
 ``furniture`` (object builders), ``decals`` (colour-only objects), ``layout`` (scene sampling
 from a seed), ``raycast`` (hits, shadows, normals), ``sensors`` (RGB and depth camera models),
-``render`` (one scene to arrays), ``cache`` (splits and their on-disk cache).
+``domains`` (the derived Taskonomy-style domains ``reshading`` and ``edge_texture``: what they
+are and how far each is from RGB), ``render`` (one scene to arrays), ``cache`` (splits and their on-disk cache).
 """
 from fusionbench.data.scenes.cache import cache_path, generate_split, load_or_generate
 from fusionbench.data.scenes.constants import (
