@@ -94,7 +94,7 @@ def test_exchange_with_instance_norm():
     torch.testing.assert_close(y[:n, 0], normed[n:, 0])       # replaced by domain 1
     torch.testing.assert_close(y[n:, 0], normed[n:, 0])       # domain 1 keeps its own
     torch.testing.assert_close(y[:, 1:], normed[:, 1:])
-    # λ Σ|γ| over each domain's own half: (0 + 1) + 2 * 1 = 3 γ's of 1 ... hand value
+    # λ Σ|γ| over each domain's own half of the channels: domain 0 has one γ at 0
     c = g.widths[1]
     own = c // 2
     expected = 1e-3 * ((own - 1) + (c - own))
