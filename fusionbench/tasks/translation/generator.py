@@ -180,6 +180,7 @@ class UNetGenerator(nn.Module):
         self.num_modalities = num_modalities
         self.depth = depth
         self.in_channels = in_channels
+        self.out_channels = out_channels
         widths = [ngf * min(2 ** k, 8) for k in range(depth)]
         self.widths = tuple(widths)
         self.down = nn.ModuleList(

@@ -83,12 +83,9 @@ class MultiDomainPix2Pix(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor)
         if gan_mode not in GAN_LOSSES:
             raise ValueError(f'gan_mode must be one of {sorted(GAN_LOSSES)}, got {gan_mode!r}')
-        gen_cfg = dict(type='UNetGenerator', **{k: v for k, v in generator.items() if k != 'type'})
-        if 'type' in generator:
-            gen_cfg['type'] = generator['type']
-        self.generator = registry.build(registry.MODELS, gen_cfg)
+        self.generator = registry.build(registry.MODELS, {'type': 'UNetGenerator', **generator})
         m, c = self.generator.num_modalities, self.generator.in_channels
-        out_channels = self.generator.up[-1].body[1].out_channels
+        out_channels = self.generator.out_channels
         disc_cfg = dict(type='PatchDiscriminator', **dict(discriminator or {}))
         disc_cfg['in_channels'] = m * c + out_channels
         self.discriminator = registry.build(registry.MODELS, disc_cfg)
