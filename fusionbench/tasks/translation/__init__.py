@@ -5,7 +5,9 @@ from fusionbench.tasks.translation.generator import (CEN_TRANSLATION, ENSEMBLE, 
                                                      fusion_layers)
 from fusionbench.tasks.translation.model import (GAN_LOSSES, MultiDomainPix2Pix,
                                                  PerNetworkOptimWrapperConstructor)
+from fusionbench.tasks.translation.preprocess import (DOMAIN_RANGES,
+                                                      TranslationDataPreprocessor)
 
 __all__ = ['UNetGenerator', 'PatchDiscriminator', 'MultiDomainPix2Pix',
            'PerNetworkOptimWrapperConstructor', 'CEN_TRANSLATION', 'ENSEMBLE', 'GAN_LOSSES',
-           'fusion_layers']
+           'fusion_layers', 'TranslationDataPreprocessor', 'DOMAIN_RANGES']

@@ -69,8 +69,9 @@ class MultiDomainPix2Pix(BaseModel):
             ``in_channels`` (set to ``M*C + out_channels``).
         gan_mode: key of :data:`GAN_LOSSES`.
         l1_weight: λ_L1 (pix2pix: 100).
-        data_preprocessor: mmengine data preprocessor config (default: moves tensors to the
-            model's device).
+        data_preprocessor: data preprocessor config, e.g. :class:`~.preprocess.
+            TranslationDataPreprocessor` for packed multimodal batches (default: mmengine's, which
+            only moves tensors to the model's device: the data is already in the model's format).
 
     Data (``train_step`` / ``val_step`` / ``forward``): ``dict(inputs=..., target=...)`` with
     ``inputs`` the stacked domains ``[M*N, C, H, W]`` or a list of ``M`` tensors ``[N, C, H, W]``,
@@ -80,6 +81,8 @@ class MultiDomainPix2Pix(BaseModel):
     def __init__(self, generator: dict, discriminator: dict | None = None,
                  gan_mode: str = 'vanilla', l1_weight: float = 100.0,
                  data_preprocessor: dict | None = None):
+        if isinstance(data_preprocessor, dict):   # built here: no default scope needed
+            data_preprocessor = registry.build(registry.MODELS, data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor)
         if gan_mode not in GAN_LOSSES:
             raise ValueError(f'gan_mode must be one of {sorted(GAN_LOSSES)}, got {gan_mode!r}')
