@@ -242,6 +242,31 @@ def pixel_metrics(fake: Tensor, real: Tensor) -> dict[str, float]:
             'ssim': float(ssim(a, b).mean())}
 
 
+def ranking_agreement(first: Mapping[str, float], second: Mapping[str, float]) -> dict:
+    """Do two extractors rank the same methods alike? (The issue asks for this when both the
+    Inception and the surrogate numbers exist.)
+
+    Args:
+        first / second: ``{method: score}`` (lower is better), e.g. FID with each extractor.
+
+    Returns ``{'kendall_tau', 'p_value', 'same_order', 'methods'}`` over the methods both
+    score (``scipy.stats.kendalltau``; ``same_order``: identical rankings). Raises
+    ``ValueError`` with fewer than 2 common methods.
+    """
+    from scipy.stats import kendalltau
+
+    methods = sorted(set(first) & set(second))
+    if len(methods) < 2:
+        raise ValueError(f'ranking_agreement: need >= 2 methods scored by both, got {methods}')
+    a = [float(first[m]) for m in methods]
+    b = [float(second[m]) for m in methods]
+    res = kendalltau(a, b)
+    return {'kendall_tau': float(res.statistic), 'p_value': float(res.pvalue),
+            'same_order': sorted(methods, key=first.__getitem__) == sorted(
+                methods, key=second.__getitem__),
+            'methods': methods}
+
+
 @torch.no_grad()
 def generate(model: nn.Module, batches: Iterable[Mapping], head: str | None = None
              ) -> tuple[Tensor, Tensor]:
@@ -284,5 +309,5 @@ def evaluate_translation(model: nn.Module, batches: Iterable[Mapping], head: str
 
 
 __all__ = ['SurrogateFeatures', 'surrogate_extractor_class', 'resolve_extractor', 'fid_kid',
-           'ssim', 'pixel_metrics', 'generate', 'evaluate_translation', 'to_uint8',
+           'ssim', 'pixel_metrics', 'generate', 'ranking_agreement', 'evaluate_translation', 'to_uint8',
            'INCEPTION_ENV', 'SURROGATE_NAME', 'KID_SCALE', 'ENSEMBLE']

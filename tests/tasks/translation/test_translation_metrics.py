@@ -138,3 +138,15 @@ def test_evaluate_translation_eval_mode_no_grad(monkeypatch):
     a, _ = tm.generate(model, batches)
     b, _ = tm.generate(model, batches)
     assert torch.equal(a, b)
+
+
+def test_ranking_agreement():
+    inception = {'cen': 60.0, 'concat': 80.0, 'average': 90.0}
+    same = tm.ranking_agreement(inception, {'cen': 1.0, 'concat': 2.0, 'average': 3.0,
+                                            'extra': 0.5})
+    assert same['same_order'] and same['kendall_tau'] == pytest.approx(1.0)
+    assert same['methods'] == ['average', 'cen', 'concat']
+    flipped = tm.ranking_agreement(inception, {'cen': 3.0, 'concat': 2.0, 'average': 1.0})
+    assert not flipped['same_order'] and flipped['kendall_tau'] == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match='>= 2 methods'):
+        tm.ranking_agreement({'cen': 1.0}, {'cen': 2.0})
