@@ -28,7 +28,10 @@ Fusion points (``fusion=dict(type=..., layers=...)``, any method of the fusion r
   (``norm=``), as in :mod:`fusionbench.models.resnet`; only blocks 2..D-1 have a norm;
 * ``'stage'`` methods (aggregation baselines) sit at the output of a down-block (after its norm
   where it has one), before the skip is taken; they must keep the M streams (the "same setting"
-  of Table 2: ``keep_streams=True``), since the decoder and the skips run per domain.
+  of Table 2: ``keep_streams=True``), since the decoder and the skips run per domain. A point's
+  ``norm_kind`` is the encoder's norm there: ``'in'`` on blocks 2..D-1 and ``'none'`` on
+  blocks 1 and D, so a method that adds a norm adds an instance norm, or none where pix2pix has
+  none (a norm would fail on the 1 x 1 bottleneck with pix2pix's batch of 1).
 
 ``layers`` is a tuple of 1-based down-block indices or a name (paper §4.2: early = 1st conv
 layer, middle = 4th, late = 8th, all layers), mapped onto a U-Net of depth ``D``:
@@ -37,7 +40,7 @@ layer, middle = 4th, late = 8th, all layers), mapped onto a U-Net of depth ``D``
 name       stage methods       block methods (need a norm: blocks 2..D-1)
 =========  ==================  =============================================================
 early      (1,)                (2,)       -- the first normalised conv
-middle     (D // 2,)           (D // 2,)  -- 4 for U-Net-256, as the paper
+middle     (D // 2,)           (D // 2,)  -- 4 for U-Net-256, as the paper (2 for D = 3)
 late       (D,)                (D - 1,)   -- the last normalised conv
 all        (1, ..., D)         (2, ..., D - 1)
 =========  ==================  =============================================================
@@ -63,7 +66,8 @@ CEN_TRANSLATION = dict(type='cen', threshold=1e-2, l1_weight=1e-3, layers='all')
 _NAMED_LAYERS = {
     'stage': {'early': lambda d: (1,), 'middle': lambda d: (d // 2,), 'late': lambda d: (d,),
               'all': lambda d: tuple(range(1, d + 1))},
-    'block': {'early': lambda d: (2,), 'middle': lambda d: (d // 2,), 'late': lambda d: (d - 1,),
+    'block': {'early': lambda d: (2,), 'middle': lambda d: (min(max(d // 2, 2), d - 1),),
+              'late': lambda d: (d - 1,),
               'all': lambda d: tuple(range(2, d))},
 }
 
@@ -207,7 +211,8 @@ class UNetGenerator(nn.Module):
         for k in layers:
             block = self.down[k - 1]
             point = FusionPoint(f'down{k}', position, k, self.widths[k - 1],
-                                self.num_modalities, 'private')
+                                self.num_modalities, 'private',
+                                norm_kind='in' if block.norm is not None else 'none')
             module = build_fusion(cfg, point, block.norm if position == 'block' else None)
             if not module.keeps_streams:
                 raise ValueError(

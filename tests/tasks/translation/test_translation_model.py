@@ -110,6 +110,7 @@ def test_fusion_layer_mapping():
     assert fusion_layers('early', 5, 'block') == (2,)
     assert fusion_layers('middle', 5, 'stage') == (2,)
     assert fusion_layers('late', 5, 'block') == (4,)
+    assert fusion_layers('middle', 3, 'block') == (2,)      # the only normalised block
     with pytest.raises(ValueError, match='no norm'):
         fusion_layers((1,), 6, 'block')
     with pytest.raises(ValueError, match='one of'):
@@ -125,6 +126,22 @@ def test_stage_baseline_keeps_streams():
     assert out['0'].shape == (2, 3, 16, 16)
     with pytest.raises(ValueError, match='keep_streams=True'):
         small(2, dict(type='concat', layers='early'), depth=4)
+
+
+@pytest.mark.parametrize('method', [dict(type='concat', keep_streams=True),
+                                    dict(type='average', keep_streams=True),
+                                    dict(type='self_attention', keep_streams=True, reduction=2),
+                                    dict(type='align_mmd')])
+def test_baselines_plug_in_with_instance_norms(method):
+    """Every baseline at every layer, batch of 1 (pix2pix), 1 x 1 bottleneck."""
+    g = small(2, dict(method, layers='all'), depth=4)
+    assert [m.point.name for m in g.fusion_modules()] == ['down1', 'down2', 'down3', 'down4']
+    assert [m.point.norm_kind for m in g.fusion_modules()] == ['none', 'in', 'in', 'none']
+    assert all(n.kind == 'in' for f in g.fusion_modules() for n in f.modules()
+               if isinstance(n, ModalityNorm))
+    out, losses = g(torch.randn(2, 3, 16, 16))
+    assert out['ensemble'].shape == (1, 3, 16, 16)
+    assert set(losses) == ({'loss_mmd'} if method['type'] == 'align_mmd' else set())
 
 
 def test_generator_input_errors():
