@@ -26,18 +26,18 @@ channel, with a bias, pooled over channels and pixels) from the domain's per-pix
 scenes at 64 x 64, ``generate_split(40, 64, 64, seed=0)``, computed by :func:`rgb_predictability`
 (1 = RGB is an affine function of the domain at each pixel; 0 = no linear information):
 
-=======================  ======  ===============================================================
-domain(s)                R^2     note
-=======================  ======  ===============================================================
-albedo                   0.621   colour is most of RGB
-albedo x shading (lin.)  0.598   the clean image; the rest is exposure, gamma, tint, noise
-shading                  0.145
-normal                   0.046
-depth                    0.031
-reshading                0.020   orientation only
-edge_texture             0.010   boundaries only: no colour, no brightness
-reshading + edge_texture 0.033   the Shade+Texture input pair of Table 4
-=======================  ======  ===============================================================
+========================  ======  ===============================================================
+domain(s)                 R^2     note
+========================  ======  ===============================================================
+albedo                    0.621   colour is most of RGB
+albedo x shading (lin.)   0.598   the clean image; the rest is exposure, gamma, tint, noise
+shading                   0.145
+normal                    0.046
+depth                     0.031
+reshading                 0.020   orientation only
+edge_texture              0.010   boundaries only: no colour, no brightness
+reshading + edge_texture  0.033   the Shade+Texture input pair of Table 4
+========================  ======  ===============================================================
 
 So "reshading + edge_texture -> RGB" and "depth + normal -> RGB" are far from closed form: the
 network has to infer colour and brightness from shape and boundaries (as on Taskonomy).
