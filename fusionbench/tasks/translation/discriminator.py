@@ -17,7 +17,7 @@ from fusionbench import registry
 
 @registry.MODELS.register_module()
 class PatchDiscriminator(nn.Module):
-    """PatchGAN discriminator.
+    """pix2pix PatchGAN (70x70 patches with 3 layers), conditional on the input domains.
 
     Args:
         in_channels: input channels (``M*C + C_out`` for the conditional discriminator).

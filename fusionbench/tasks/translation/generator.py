@@ -151,7 +151,7 @@ class UpBlock(nn.Module):
 
 @registry.MODELS.register_module()
 class UNetGenerator(nn.Module):
-    """pix2pix U-Net for ``M`` stacked input domains (module docstring).
+    """pix2pix U-Net (U-Net-256 at depth 8) for M stacked domains; private encoder INs, fusion.
 
     Args:
         num_modalities: ``M`` (>= 1).

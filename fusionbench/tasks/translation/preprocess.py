@@ -45,8 +45,10 @@ def to_unit_range(x: Tensor, lo: float, hi: float) -> Tensor:
 
 @registry.MODELS.register_module()
 class TranslationDataPreprocessor(BaseDataPreprocessor):
-    """``{'inputs': {name: [[C, H, W]] * N} or [{name: [C, H, W]}] * N, ...}`` ->
-    ``{'inputs': [M*N, C, H, W], 'target': [N, 3, H, W]}``, both in ``[-1, 1]``.
+    """Packed multimodal batch -> stacked input domains and RGB target in [-1, 1].
+
+    ``{'inputs': {name: [[C, H, W]] * N} or [{name: [C, H, W]}] * N, ...}`` ->
+    ``{'inputs': [M*N, C, H, W], 'target': [N, 3, H, W]}``.
 
     Args:
         domains: input domain names in stacking order, e.g. ``('reshading', 'edge_texture')``.
