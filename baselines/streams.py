@@ -39,11 +39,14 @@ def self_first(x: Tensor, num_modalities: int) -> Tensor:
 
 def stream_norm(point: FusionPoint, keep_streams: bool, channels: int | None = None) -> nn.Module:
     """The norm after a fusion conv: per modality (the point's sharing) when streams are kept,
-    one BN for the single fused stream otherwise."""
+    one norm for the single fused stream otherwise; of the point's ``norm_kind`` (BN or IN; an
+    identity for ``'none'``)."""
     channels = channels or point.channels
+    if point.norm_kind == 'none':
+        return nn.Identity()
     if keep_streams:
-        return build_norm(point.norm_sharing, channels, point.num_modalities)
-    return build_norm('private', channels, 1)
+        return build_norm(point.norm_sharing, channels, point.num_modalities, point.norm_kind)
+    return build_norm('private', channels, 1, point.norm_kind)
 
 
 def fusion_input(x: Tensor, num_modalities: int, keep_streams: bool) -> Tensor:

@@ -4,7 +4,8 @@ Scenes come from :func:`fusionbench.data.scenes.load_or_generate` (deterministic
 cached on disk). Each sample enters the pipeline with ``results['modalities']`` holding the
 requested modalities -- ``rgb`` (uint8 ``[H, W, 3]``), ``depth`` (float32 metres ``[H, W, 1]``,
 0 = sensor hole), ``normal`` (float32 ``[H, W, 3]``), ``albedo`` (uint8 ``[H, W, 3]``),
-``shading`` (float32 ``[H, W, 1]``) -- and ``results['gt_seg_map']`` (uint8 ``[H, W]``).
+``shading``, ``reshading``, ``edge_texture`` (float32 ``[H, W, 1]``; the last two are the
+Taskonomy-style domains of :mod:`fusionbench.data.scenes.domains`, in ``[0, 1]``) -- and ``results['gt_seg_map']`` (uint8 ``[H, W]``).
 """
 from __future__ import annotations
 

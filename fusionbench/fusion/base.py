@@ -50,6 +50,10 @@ class FusionPoint:
         channels: ``C`` of the features at the point.
         num_modalities: ``M``.
         norm_sharing: ``'private'`` / ``'shared'`` norms of the backbone around the point.
+        norm_kind: ``'bn'`` / ``'in'`` / ``'none'``: the kind of norm the backbone has at the
+            point (a method that adds norms of its own uses the same kind, none for ``'none'``;
+            the translation U-Net has instance norms, and none on its first and last encoder
+            convs).
     """
 
     name: str
@@ -58,6 +62,7 @@ class FusionPoint:
     channels: int
     num_modalities: int
     norm_sharing: str = 'private'
+    norm_kind: str = 'bn'
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ C = len(scenes.CLASSES)
 FLAT = [scenes.CLASSES.index(n) for n in ('picture', 'rug', 'door', 'whiteboard')]
 PILLAR = scenes.CLASSES.index('pillar')
 DTYPES = {'rgb': np.uint8, 'depth': np.float32, 'normal': np.float32, 'albedo': np.uint8,
-          'shading': np.float32, 'label': np.uint8}
+          'shading': np.float32, 'label': np.uint8, 'reshading': np.float32,
+          'edge_texture': np.float32}
 
 
 @pytest.fixture(scope='module')

@@ -92,24 +92,30 @@ Classes
 
 What each modality can and cannot see
 -------------------------------------
-========  ========================================  =========================================
-modality  can see                                   cannot see
-========  ========================================  =========================================
-rgb       colour edges (picture, rug, door,         the pillar, except through shading and
-          whiteboard), materials, shading and       shadow differences; anything whose colour
-          cast shadows (hence some geometry);       and shading match its surroundings
-          noisy, exposure varies per image
-depth     3-D geometry incl. the pillar (metric,    picture, rug, door, whiteboard (zero
-          noisy, quantised)                         thickness); anything in a hole (range,
-                                                    projector shadow, grazing, edges, blobs)
-normal    clean orientation: objects, pillar        picture, rug, door, whiteboard; an object
-          faces, wall vs floor vs ceiling           face parallel to the wall behind it
-albedo    clean texture: every colour-only          the pillar (its albedo is what is behind
-          object, furniture materials               it), shape, lighting
-shading   clean Lambertian shading incl. cast       picture, rug, door, whiteboard; texture
-          shadows: geometry and light layout
-label     ground truth (255 = clutter)              --
-========  ========================================  =========================================
+============  ========================================  =========================================
+modality      can see                                   cannot see
+============  ========================================  =========================================
+rgb           colour edges (picture, rug, door,         the pillar, except through shading and
+              whiteboard), materials, shading and       shadow differences; anything whose colour
+              cast shadows (hence some geometry);       and shading match its surroundings
+              noisy, exposure varies per image
+depth         3-D geometry incl. the pillar (metric,    picture, rug, door, whiteboard (zero
+              noisy, quantised)                         thickness); anything in a hole (range,
+                                                        projector shadow, grazing, edges, blobs)
+normal        clean orientation: objects, pillar        picture, rug, door, whiteboard; an object
+              faces, wall vs floor vs ceiling           face parallel to the wall behind it
+albedo        clean texture: every colour-only          the pillar (its albedo is what is behind
+              object, furniture materials               it), shape, lighting
+shading       clean Lambertian shading incl. cast       picture, rug, door, whiteboard; texture
+              shadows: geometry and light layout
+reshading     clean Lambertian shading from a light at  picture, rug, door, whiteboard; texture;
+              the camera (Taskonomy re-shading):        the scene's lights and cast shadows
+              surface orientation incl. the pillar
+edge_texture  2-D edges of the clean render (Taskonomy  colour, flat regions, smooth shading
+              "2D edges", Canny without NMS): texture,
+              decal, object and shadow boundaries
+label         ground truth (255 = clutter)              --
+============  ========================================  =========================================
 
 The same table, one line per modality, is :data:`MODALITIES`.
 
@@ -119,7 +125,9 @@ Modules
 (palettes, procedural textures), ``geometry`` (primitives, objects, the room shell),
 ``furniture`` (object builders), ``decals`` (colour-only objects), ``layout`` (scene sampling
 from a seed), ``raycast`` (hits, shadows, normals), ``sensors`` (RGB and depth camera models),
-``render`` (one scene to arrays), ``cache`` (splits and their on-disk cache).
+``domains`` (the derived Taskonomy-style domains ``reshading`` and ``edge_texture``: what they
+are and how far each is from RGB), ``render`` (one scene to arrays), ``cache`` (splits and
+their on-disk cache).
 """
 from fusionbench.data.scenes.cache import cache_path, generate_split, load_or_generate
 from fusionbench.data.scenes.constants import (

@@ -18,7 +18,9 @@ def _empty_split(n, h, w):
     return {'rgb': np.zeros((n, h, w, 3), np.uint8), 'depth': np.zeros((n, h, w), np.float32),
             'normal': np.zeros((n, h, w, 3), np.float32),
             'albedo': np.zeros((n, h, w, 3), np.uint8),
-            'shading': np.zeros((n, h, w), np.float32), 'label': np.zeros((n, h, w), np.uint8)}
+            'shading': np.zeros((n, h, w), np.float32), 'label': np.zeros((n, h, w), np.uint8),
+            'reshading': np.zeros((n, h, w), np.float32),
+            'edge_texture': np.zeros((n, h, w), np.float32)}
 
 
 def _render_chunk(args):

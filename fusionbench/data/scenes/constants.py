@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-GENERATOR_VERSION = 'scenes-1.0'
+# 1.1: adds the derived domains 'reshading' and 'edge_texture' (every 1.0 output unchanged, but a
+# 1.0 cache file lacks the two keys, so the cache name must change).
+GENERATOR_VERSION = 'scenes-1.1'
 
 CLASSES: tuple[str, ...] = (
     'wall', 'floor', 'ceiling', 'table', 'cabinet', 'chair', 'sofa', 'lamp', 'ball',
@@ -37,10 +39,16 @@ MODALITIES: dict[str, str] = {
               'pillar (its albedo is what lies behind it) nor shape',
     'shading': 'clean Lambertian shading with cast shadows: sees geometry and lighting; cannot see '
                'texture nor flat objects',
+    'reshading': 'clean Lambertian shading from a light at the camera (Taskonomy re-shading): sees '
+                 'surface orientation incl. the pillar; cannot see texture, flat objects, the '
+                 "scene's lights nor cast shadows",
+    'edge_texture': 'Canny-style 2-D edges of the clean render (Taskonomy 2D edges): sees texture, '
+                    'decal, object and shadow boundaries; cannot see colour, flat regions nor '
+                    'smooth shading',
 }
 
 IGNORE_INDEX = 255
-KEYS = ('rgb', 'depth', 'normal', 'albedo', 'shading', 'label')
+KEYS = ('rgb', 'depth', 'normal', 'albedo', 'shading', 'label', 'reshading', 'edge_texture')
 
 (WALL, FLOOR, CEILING, TABLE, CABINET, CHAIR, SOFA, LAMP, BALL, PICTURE, RUG, DOOR, WHITEBOARD,
  PILLAR) = range(len(CLASSES))

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from fusionbench.data.scenes.constants import HFOV_DEG, KEYS, PROJECTOR_BASELINE, _NOISE_STREAM
+from fusionbench.data.scenes.domains import edge_texture, reshading
 from fusionbench.data.scenes.geometry import Scene, _SHELL_NORMALS
 from fusionbench.data.scenes.layout import sample_scene
 from fusionbench.data.scenes.raycast import (
@@ -96,6 +97,9 @@ def _render(scene, h, w, objects, decals):
     alb8, rgb = rgb_camera(albedo, shading, dc, h, w, f, scene.sensor, noise_rng)
     depth = depth_sensor(t, d, normal, projector_visible, h, w, scene.sensor, noise_rng)
     z = t.reshape(h, w)
+    # derived Taskonomy-style domains: no random draws, so every output above is unchanged
+    reshade = reshading(normal, d).reshape(h, w)
+    edges = edge_texture(alb8, shading, h, w)
 
     return {
         'rgb': rgb,
@@ -104,6 +108,8 @@ def _render(scene, h, w, objects, decals):
         'albedo': alb8.reshape(h, w, 3),
         'shading': shading.reshape(h, w).astype(np.float32),
         'label': label.reshape(h, w),
+        'reshading': reshade,
+        'edge_texture': edges,
         'depth_clean': z.astype(np.float32),
         'projector_visible': projector_visible.reshape(h, w),
     }
@@ -115,7 +121,10 @@ def render_scene(seed: int, height: int = 64, width: int = 64) -> dict[str, np.n
     Returns ``{'rgb': uint8 [H, W, 3], 'depth': float32 [H, W] (metres, 0 = hole),
     'normal': float32 [H, W, 3] (unit, camera frame x right / y down / z forward, clean),
     'albedo': uint8 [H, W, 3] (clean sRGB texture), 'shading': float32 [H, W] (Lambertian incl.
-    shadows, clean, in [0, 1.5]), 'label': uint8 [H, W] (class index or 255)}``.
+    shadows, clean, in [0, 1.5]), 'label': uint8 [H, W] (class index or 255),
+    'reshading': float32 [H, W] (Lambertian from a light at the camera, in [0, 1]),
+    'edge_texture': float32 [H, W] (2-D edges of the clean render, in [0, 1])}``
+    (the last two: :mod:`.domains`).
     """
     out = render_layout(sample_scene(seed), height, width)
     return {k: out[k] for k in KEYS}

@@ -1,0 +1,1 @@
+"""Tasks beside semantic segmentation (one sub-package per task)."""

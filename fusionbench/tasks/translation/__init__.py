@@ -1,0 +1,13 @@
+"""Multi-domain image-to-image translation (paper §4.2): pix2pix U-Net with fusion points in its
+encoder, the PatchGAN discriminator, the GAN + L1 training step, and FID/KID/L1/PSNR/SSIM."""
+from fusionbench.tasks.translation.discriminator import PatchDiscriminator
+from fusionbench.tasks.translation.generator import (CEN_TRANSLATION, ENSEMBLE, UNetGenerator,
+                                                     fusion_layers)
+from fusionbench.tasks.translation.model import (GAN_LOSSES, MultiDomainPix2Pix,
+                                                 PerNetworkOptimWrapperConstructor)
+from fusionbench.tasks.translation.preprocess import (DOMAIN_RANGES,
+                                                      TranslationDataPreprocessor)
+
+__all__ = ['UNetGenerator', 'PatchDiscriminator', 'MultiDomainPix2Pix',
+           'PerNetworkOptimWrapperConstructor', 'CEN_TRANSLATION', 'ENSEMBLE', 'GAN_LOSSES',
+           'fusion_layers', 'TranslationDataPreprocessor', 'DOMAIN_RANGES']
