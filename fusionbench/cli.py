@@ -1,4 +1,4 @@
-"""``python -m fusionbench run | report | params | list | train | preflight | data``."""
+"""``python -m fusionbench run | bench | report | params | list | train | preflight | data``."""
 from __future__ import annotations
 
 import argparse
@@ -96,6 +96,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from fusionbench.experiments import speed
+    args.argv = list(sys.argv[1:]) if args.argv is None else args.argv
+    return speed.main(args)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from fusionbench.experiments.outputs import render_reports
     for path in render_reports(args.protocol):
@@ -152,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help='under torchrun: every cell trains on all ranks, rank 0 records')
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser('bench', help='training-step speed: stacked vs per-modality lists vs '
+                                     'the unimodal ceiling, or a whole table\'s cost')
+    from fusionbench.experiments import speed
+    speed.add_arguments(p)
+    p.set_defaults(func=cmd_bench)
+
     p = sub.add_parser('report', help='render reports/<protocol>.md from the results')
     p.add_argument('--protocol', default=None, help='one protocol (default: every one with results)')
     p.set_defaults(func=cmd_report)
@@ -188,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except (registry.UnknownNameError, FileNotFoundError) as err:

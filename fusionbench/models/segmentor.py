@@ -25,6 +25,7 @@ from fusionbench import registry
 from fusionbench.data.transforms import IGNORE_INDEX
 from fusionbench.fusion.base import FusionModule
 from fusionbench.modal import split_modalities
+from fusionbench.models.resize import bilinear_resize
 
 ENSEMBLE = 'ensemble'
 
@@ -183,12 +184,20 @@ class MultiModalSegmentor(BaseModel):
     def loss(self, inputs: Tensor, data_samples: list[SegDataSample]) -> dict[str, Tensor]:
         """Σ_m CE(pred_m) + CE(ensemble) + the fusion method's terms, each its own entry."""
         logits, losses = self.head_logits(inputs)
-        labels = torch.stack([s.gt_sem_seg.data.squeeze(0) for s in data_samples]).long()
-        for head, head_logits in logits.items():
-            upsampled = F.interpolate(head_logits, size=labels.shape[-2:], mode='bilinear',
-                                      align_corners=False)
-            losses[f'loss_ce_{head}'] = F.cross_entropy(upsampled, labels,
+        labels = torch.stack([s.gt_sem_seg.data.squeeze(0) for s in data_samples])
+        labels = labels.to(inputs.device, torch.long, non_blocking=True)
+        size = labels.shape[-2:]
+        # The modality heads are views of one stacked [M*N, K, h, w] tensor: upsample it once
+        # (matrix products, see fusionbench.models.resize) and take each head's rows.
+        stacked = bilinear_resize(torch.stack([logits[m] for m in self.modalities])
+                                  .flatten(0, 1), size)
+        for index, head in enumerate(self.modalities):
+            rows = stacked[index * labels.shape[0]:(index + 1) * labels.shape[0]]
+            losses[f'loss_ce_{head}'] = F.cross_entropy(rows, labels,
                                                         ignore_index=self.ignore_index)
+        if self.use_ensemble:
+            losses[f'loss_ce_{ENSEMBLE}'] = F.cross_entropy(
+                bilinear_resize(logits[ENSEMBLE], size), labels, ignore_index=self.ignore_index)
         return losses
 
     def test_logits(self, inputs: Tensor, scales: Sequence[float] = (1.0,),
