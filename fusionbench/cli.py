@@ -75,8 +75,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(format_missing(missing, f'{args.table} [{args.protocol}]'), file=sys.stderr)
         return 2
     start = time.perf_counter()
-    summary = run_grid(args.table, args.protocol, seeds, args.jobs, args.shard, args.force,
-                       args.rows, progress=GridProgress(args.table), launcher=args.launcher)
+    from fusionbench.experiments.grid import default_parallelism
+    jobs, threads = (args.jobs or 1, args.threads or 1) if args.launcher != 'none' else default_parallelism(
+        args.jobs, args.threads)
+    print(f'{args.table} [{args.protocol}]: {jobs} process(es) × {threads} thread(s) '
+          '(--jobs / --threads to change)')
+    summary = run_grid(args.table, args.protocol, seeds, jobs, args.shard, args.force,
+                       args.rows, progress=GridProgress(args.table), launcher=args.launcher,
+                       threads=threads, performance=_performance_args(args))
     from fusionbench.experiments.grid import _is_main_process
     if not _is_main_process():  # under torchrun: rank 0 writes and reports
         return 1 if summary['failed'] else 0
@@ -102,6 +108,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return speed.main(args)
 
 
+def _performance_args(args: argparse.Namespace) -> dict:
+    """The speed switches given on the command line (the protocol's defaults for the rest)."""
+    given = {'amp': args.amp, 'channels_last': args.channels_last,
+             'compile': args.compile or None, 'deterministic': args.deterministic or None}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _add_performance_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument('--amp', choices=['bf16', 'fp32'], default=None,
+                   help="autocast precision on CUDA (default: the protocol's: bf16 for the "
+                        'small protocols, fp32 for paper)')
+    p.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=None,
+                   help="channels-last weights on CUDA (default: the protocol's)")
+    p.add_argument('--compile', action='store_true', help='torch.compile the model')
+    p.add_argument('--deterministic', action='store_true',
+                   help='deterministic algorithms (slower on CUDA; recorded)')
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from fusionbench.experiments.outputs import render_reports
     for path in render_reports(args.protocol):
@@ -115,7 +139,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = resolve_config(args.config, get_protocol(args.protocol), args.seed,
                          work_dir=args.work_dir)
-    result = train_and_evaluate(cfg, launcher=args.launcher)
+    result = train_and_evaluate(cfg, launcher=args.launcher, performance={
+        **get_protocol(args.protocol).default_performance(), **_performance_args(args)})
     from fusionbench.experiments.grid import _is_main_process
     if _is_main_process():
         for head, values in result['metrics'].items():
@@ -149,7 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('table', help='table name (see `list tables`)')
     p.add_argument('--protocol', default='mini', help='smoke | mini (default) | paper')
     p.add_argument('--seeds', type=int, default=None, help="seeds per cell (protocol's default)")
-    p.add_argument('--jobs', type=int, default=1, help='local processes (one per GPU)')
+    p.add_argument('--jobs', type=int, default=None,
+                   help='local processes (default: one per GPU, else one per core)')
+    p.add_argument('--threads', type=int, default=None,
+                   help='torch threads per process (default: 1 on CPU)')
+    _add_performance_arguments(p)
     p.add_argument('--shard', type=_parse_shard, default=(0, 1), help='i/n: run every n-th cell')
     p.add_argument('--rows', nargs='*', default=None, help='only these row ids')
     p.add_argument('--force', action='store_true', help='rerun cells that have a record')
@@ -183,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--work-dir', default=None)
     p.add_argument('--launcher', default='none', choices=['none', 'pytorch', 'slurm'])
+    _add_performance_arguments(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser('preflight', help='list the missing data sets / weights of a config, a '

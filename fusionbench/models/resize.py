@@ -24,13 +24,14 @@ def interpolation_matrix(size_in: int, size_out: int, *, device=None,
     """
     if size_in < 1 or size_out < 1:
         raise ValueError(f'sizes must be positive, got {size_in} -> {size_out}')
-    src = ((torch.arange(size_out, dtype=torch.float64) + 0.5) * (size_in / size_out)
-           - 0.5).clamp_min(0)
+    # float32 arithmetic, as the kernel's (its accscalar for float inputs)
+    scale = torch.tensor(size_in / size_out, dtype=torch.float32)
+    src = (scale * (torch.arange(size_out, dtype=torch.float32) + 0.5) - 0.5).clamp_min(0)
     low = src.floor().long().clamp_max(size_in - 1)
     high = (low + 1).clamp_max(size_in - 1)
     frac = src - low
     rows = torch.arange(size_out)
-    matrix = torch.zeros(size_out, size_in, dtype=torch.float64)
+    matrix = torch.zeros(size_out, size_in, dtype=torch.float32)
     matrix.index_put_((rows, low), 1 - frac, accumulate=True)
     matrix.index_put_((rows, high), frac, accumulate=True)
     return matrix.to(device=device, dtype=dtype)
