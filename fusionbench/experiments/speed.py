@@ -234,9 +234,20 @@ def check_reference(model: nn.Module, inputs: Tensor, samples: list,
     """(a) == (b): the largest relative difference of the outputs, losses and gradients.
 
     Both run one training-mode forward and backward on copies of ``model`` (dropout off: the
-    two draw different masks) in float32. Relative to each tensor's largest magnitude. Raises
-    ``AssertionError`` naming the tensor when a difference exceeds ``rtol``.
+    two draw different masks) in float32 on ``model``'s device (TF32 off for the check).
+    Relative to each tensor's largest magnitude. Raises ``AssertionError`` naming the tensor
+    when a difference exceeds ``rtol``.
     """
+    tf32 = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        return _check_reference(model, inputs, samples, rtol)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
+def _check_reference(model: nn.Module, inputs: Tensor, samples: list,
+                     rtol: float) -> dict[str, float]:
     from fusionbench.modal import split_modalities
 
     stacked = copy.deepcopy(model).float().train()
@@ -405,13 +416,12 @@ def build_variants(args: argparse.Namespace) -> tuple[list[Variant], dict]:
     cfg, model = resolved_model(CEN_CONFIG, args.protocol, overrides)
     m = len(cfg.model.modalities)
     classes = cfg.model.num_classes
-    inputs, samples = synthetic_batch(m, batch, crop, classes, 'cpu')
+    inputs, samples = synthetic_batch(m, batch, crop, classes, device)
+    model = model.to(device)
     diffs = check_reference(model, inputs, samples) if not args.no_check else {}
-    model = _to_layout(model.to(device), cl)
+    model = _to_layout(model, cl)
     reference = _to_layout(PerModalityCEN(model).to(device), cl)
-    inputs = _layout(inputs.to(device), cl)
-    for sample in samples:
-        sample.gt_sem_seg = sample.gt_sem_seg.to(device)
+    inputs = _layout(inputs, cl)
     xs = [_layout(x, cl) for x in split_modalities(inputs, m).unbind(0)]
     _, unimodal = resolved_model(UNIMODAL_CONFIG, args.protocol, overrides)
     unimodal = _to_layout(unimodal.to(device), cl)

@@ -187,17 +187,10 @@ class MultiModalSegmentor(BaseModel):
         labels = torch.stack([s.gt_sem_seg.data.squeeze(0) for s in data_samples])
         labels = labels.to(inputs.device, torch.long, non_blocking=True)
         size = labels.shape[-2:]
-        # The modality heads are views of one stacked [M*N, K, h, w] tensor: upsample it once
-        # (matrix products, see fusionbench.models.resize) and take each head's rows.
-        stacked = bilinear_resize(torch.stack([logits[m] for m in self.modalities])
-                                  .flatten(0, 1), size)
-        for index, head in enumerate(self.modalities):
-            rows = stacked[index * labels.shape[0]:(index + 1) * labels.shape[0]]
-            losses[f'loss_ce_{head}'] = F.cross_entropy(rows, labels,
+        for head, head_logits in logits.items():  # upsampled by matrix products (see resize)
+            upsampled = bilinear_resize(head_logits, size)
+            losses[f'loss_ce_{head}'] = F.cross_entropy(upsampled, labels,
                                                         ignore_index=self.ignore_index)
-        if self.use_ensemble:
-            losses[f'loss_ce_{ENSEMBLE}'] = F.cross_entropy(
-                bilinear_resize(logits[ENSEMBLE], size), labels, ignore_index=self.ignore_index)
         return losses
 
     def test_logits(self, inputs: Tensor, scales: Sequence[float] = (1.0,),
