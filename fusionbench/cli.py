@@ -76,8 +76,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     start = time.perf_counter()
     from fusionbench.experiments.grid import default_parallelism
-    jobs, threads = (args.jobs or 1, args.threads or 1) if args.launcher != 'none' else default_parallelism(
-        args.jobs, args.threads)
+    if args.launcher != 'none':  # one job per rank (run_grid rejects --jobs > 1 there)
+        jobs, threads = args.jobs or 1, args.threads or 1
+    else:
+        jobs, threads = default_parallelism(args.jobs, args.threads)
     print(f'{args.table} [{args.protocol}]: {jobs} process(es) × {threads} thread(s) '
           '(--jobs / --threads to change)')
     summary = run_grid(args.table, args.protocol, seeds, jobs, args.shard, args.force,

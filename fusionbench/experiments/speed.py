@@ -317,11 +317,14 @@ def synthetic_batch(modalities: int, batch: int, crop: int, classes: int, device
 
 
 def resolved_model(config: str, protocol: str, overrides: dict, seed: int = 0):
-    """``(cfg, model)``: ``config`` under ``protocol`` with ``overrides``, weights initialised."""
+    """``(cfg, model)``: ``config`` under ``protocol``, then ``overrides`` (dotted keys under
+    the config root, e.g. ``{'model.backbone.depth': 50}``), weights initialised."""
     from fusionbench.experiments.protocols import get_protocol
     from fusionbench.experiments.run import build_model, resolve_config
 
-    cfg = resolve_config(config, get_protocol(protocol), seed, overrides or None)
+    cfg = resolve_config(config, get_protocol(protocol), seed)
+    if overrides:  # after the protocol: the shape asked for wins over the protocol's scale
+        cfg.merge_from_dict(overrides)
     torch.manual_seed(seed)
     model = build_model(cfg)
     model.init_weights()

@@ -253,3 +253,20 @@ def test_long_cells_are_expected_to_cost_more():
     align = [c for r, c in costs.items() if r.startswith('align')]
     uni = [c for r, c in costs.items() if r.startswith('unimodal')]
     assert min(align) > max(uni)
+
+
+def test_apply_performance_rewrites_the_config_for_cuda_switches():
+    from fusionbench.experiments.run import apply_performance, resolve_performance
+    cfg = resolve_config(CEN, get_protocol('mini'), seed=0)
+    apply_performance(cfg, resolve_performance({'amp': 'bf16', 'channels_last': True,
+                                                'compile': True, 'deterministic': True}, 'cuda'))
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.dtype == 'bfloat16'
+    assert cfg.optim_wrapper.clip_grad == dict(max_norm=10.0)  # kept
+    assert any(h['type'] == 'ChannelsLastHook' for h in cfg.custom_hooks)
+    assert cfg.compile is True and cfg.randomness.deterministic is True
+    assert cfg.train_dataloader.num_workers >= 1 and cfg.train_dataloader.pin_memory
+    assert cfg.val_dataloader.persistent_workers
+    cpu = resolve_config(CEN, get_protocol('mini'), seed=0)
+    apply_performance(cpu, resolve_performance(get_protocol('mini').default_performance(), 'cpu'))
+    assert cpu.optim_wrapper.type == 'OptimWrapper' and cpu.train_dataloader.num_workers == 0
+    assert not any(h['type'] == 'ChannelsLastHook' for h in cpu.custom_hooks)
