@@ -334,6 +334,7 @@ def resolved_model(config: str, protocol: str, overrides: dict, seed: int = 0):
 def make_step(loss_fn: Callable[[], dict], params, amp: str | None,
               device: str) -> Callable[[], Tensor]:
     """forward + loss (under bf16 autocast when ``amp``), backward, SGD(momentum 0.9) step."""
+    params = list(params)
     optimizer = torch.optim.SGD(params, lr=1e-4, momentum=0.9, weight_decay=1e-5)
     autocast = (lambda: torch.autocast(device_type=device.split(':')[0], dtype=torch.bfloat16)) \
         if amp == 'bf16' else nullcontext
@@ -345,6 +346,13 @@ def make_step(loss_fn: Callable[[], dict], params, amp: str | None,
         total.backward()
         optimizer.step()
         return total.detach()
+
+    def resident_bytes() -> int:
+        """Bytes this step keeps between steps: weights and optimiser state."""
+        tensors = list(params) + [t for state in optimizer.state.values()
+                                  for t in state.values() if isinstance(t, Tensor)]
+        return sum(t.numel() * t.element_size() for t in tensors)
+    step.resident_bytes = resident_bytes
     return step
 
 
@@ -360,7 +368,12 @@ def _clock(kind: str) -> Callable[[], float]:
 def time_interleaved(variants: Sequence[Variant], repeats: int, steps: int, warmup: int,
                      device: str, clock: str = 'wall') -> None:
     """Fill each variant's ``times`` (s/step): ``warmup`` steps each, then ``repeats`` rounds
-    of ``steps`` steps of every variant in turn (A B C A B C …). CUDA peaks per variant."""
+    of ``steps`` steps of every variant in turn (A B C A B C …).
+
+    CUDA peak of a variant: the most memory allocated during its steps, less what the OTHER
+    variants keep resident meanwhile (their weights and optimiser state), so each peak is what
+    that step alone would need.
+    """
     tick = _clock(clock)
     for variant in variants:
         for _ in range(warmup):
@@ -370,6 +383,8 @@ def time_interleaved(variants: Sequence[Variant], repeats: int, steps: int, warm
         for variant in variants:
             if device.startswith('cuda'):
                 torch.cuda.reset_peak_memory_stats()
+                others = sum(v.step.resident_bytes() for v in variants if v is not variant
+                             and hasattr(v.step, 'resident_bytes'))
             _sync(device)
             start = tick()
             for _ in range(steps):
@@ -377,7 +392,8 @@ def time_interleaved(variants: Sequence[Variant], repeats: int, steps: int, warm
             _sync(device)
             variant.times.append((tick() - start) / steps)
             if device.startswith('cuda'):
-                variant.peak_bytes = max(variant.peak_bytes, torch.cuda.max_memory_allocated())
+                variant.peak_bytes = max(variant.peak_bytes,
+                                         torch.cuda.max_memory_allocated() - others)
 
 
 def _to_layout(model: nn.Module, channels_last: bool) -> nn.Module:
