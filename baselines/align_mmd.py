@@ -60,19 +60,65 @@ def gaussian_kernel(d2: Tensor, denominators: Tensor) -> Tensor:
     return torch.exp(-d2.unsqueeze(-1) / denominators).sum(-1)
 
 
+class _DoublingKernelSum(torch.autograd.Function):
+    """``Σ_j exp(-d2 / D_j)`` for ``D_j = D_max / 2^j``, ``j = 0 … J-1``, without a ``[P, Q, J]``.
+
+    The widest kernel is one ``exp``; each narrower one is the square of the previous
+    (``exp(-d2/(D/2)) = exp(-d2/D)²``). The backward needs only ``c = Σ_j k_j / D_j``
+    (``∂/∂d2 Σ_j k_j = -c``), accumulated in the same pass: one ``[P, Q]`` tensor is saved
+    instead of ``J``. Our choice, for speed (the values equal :func:`gaussian_kernel`'s to
+    float rounding; tested within 1e-5 relative).
+    """
+
+    @staticmethod
+    def forward(ctx, d2: Tensor, widest: Tensor, kernel_num: int) -> Tensor:
+        scale = 1.0 / widest  # 1 / D_max, a 0-d tensor (no host sync)
+        k = torch.exp(-d2 * scale)
+        total = k.clone()
+        coefficient = k * scale
+        for _ in range(kernel_num - 1):
+            k = k * k
+            scale = scale * 2
+            total += k
+            coefficient.addcmul_(k, scale)
+        ctx.save_for_backward(coefficient)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (coefficient,) = ctx.saved_tensors
+        return -grad * coefficient, None, None
+
+
+def doubling_kernel_sum(d2: Tensor, widest: Tensor, kernel_num: int) -> Tensor:
+    """``Σ_{j<J} exp(-d2 · 2^j / widest)``: the multi-bandwidth kernel for ``kernel_mul = 2``.
+
+    ``d2`` ``[P, Q]`` (differentiable), ``widest`` the largest denominator (0-d, no gradient)
+    -> ``[P, Q]``. Equals :func:`gaussian_kernel` with denominators ``widest / 2^j``.
+    """
+    return _DoublingKernelSum.apply(d2, widest.detach().to(d2), int(kernel_num))
+
+
 def pairwise_mmd2(samples: Tensor, denominators: Tensor | None = None, kernel_mul: float = 2.0,
                   kernel_num: int = 5) -> Tensor:
     """Biased MMD² between every pair of sample sets: ``[M, S, D]`` -> ``[M, M]`` (zero diagonal).
 
     ``denominators``: the kernels' ``2σ²`` values; default: the multi-bandwidth set of
-    :func:`kernel_denominators` computed on all ``M·S`` samples.
+    :func:`kernel_denominators` computed on all ``M·S`` samples. With the default set and
+    ``kernel_mul = 2`` (the DAN default) the kernel is one ``exp`` and repeated squaring
+    (:func:`doubling_kernel_sum`); otherwise the ``[P, P, J]`` form of :func:`gaussian_kernel`.
     """
     m, s, d = samples.shape
     flat = samples.reshape(m * s, d)
     d2 = squared_distances(flat, flat)
-    if denominators is None:
-        denominators = kernel_denominators(d2, kernel_mul, kernel_num)
-    blocks = gaussian_kernel(d2, denominators.to(d2)).view(m, s, m, s).mean(dim=(1, 3))
+    if denominators is None and kernel_mul == 2.0 and kernel_num >= 1:
+        widest = kernel_denominators(d2, kernel_mul, kernel_num)[-1]
+        kernel = doubling_kernel_sum(d2, widest, kernel_num)
+    else:
+        if denominators is None:
+            denominators = kernel_denominators(d2, kernel_mul, kernel_num)
+        kernel = gaussian_kernel(d2, denominators.to(d2))
+    blocks = kernel.view(m, s, m, s).mean(dim=(1, 3))
     within = blocks.diagonal()
     return within[:, None] + within[None, :] - 2 * blocks
 

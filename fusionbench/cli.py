@@ -1,4 +1,4 @@
-"""``python -m fusionbench run | report | params | list | train | preflight | data``."""
+"""``python -m fusionbench run | bench | report | params | list | train | preflight | data``."""
 from __future__ import annotations
 
 import argparse
@@ -144,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.submit:  # to a scheduler through submitit (fusionbench.experiments.scheduler)
         from fusionbench.experiments.scheduler import SchedulerError, parse_options, submit_grid
-        if args.shard != (0, 1) or args.jobs != 1 or args.launcher != 'none':
+        if args.shard != (0, 1) or args.jobs not in (None, 1) or args.launcher != 'none':
             print('fusionbench: --submit sends every missing cell as its own job; drop --shard, '
                   '--jobs and --launcher', file=sys.stderr)
             return 2
@@ -162,8 +162,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                   'skipped and the table is written')
             return 0
     else:
-        summary = run_grid(args.table, args.protocol, seeds, args.jobs, args.shard, args.force,
-                           args.rows, progress=GridProgress(args.table), launcher=args.launcher)
+        from fusionbench.experiments.grid import default_parallelism
+        if args.launcher != 'none':  # one job per rank (run_grid rejects --jobs > 1 there)
+            jobs, threads = args.jobs or 1, args.threads or 1
+        else:
+            jobs, threads = default_parallelism(args.jobs, args.threads)
+        print(f'{args.table} [{args.protocol}]: {jobs} process(es) × {threads} thread(s) '
+              '(--jobs / --threads to change)')
+        summary = run_grid(args.table, args.protocol, seeds, jobs, args.shard, args.force,
+                           args.rows, progress=GridProgress(args.table), launcher=args.launcher,
+                           threads=threads, performance=_performance_args(args))
     from fusionbench.experiments.grid import _is_main_process
     if not _is_main_process():  # under torchrun: rank 0 writes and reports
         return 1 if summary['failed'] else 0
@@ -196,6 +204,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from fusionbench.experiments import speed
+    args.argv = list(sys.argv[1:]) if args.argv is None else args.argv
+    return speed.main(args)
+
+
+def _performance_args(args: argparse.Namespace) -> dict:
+    """The speed switches given on the command line (the protocol's defaults for the rest)."""
+    given = {'amp': args.amp, 'channels_last': args.channels_last,
+             'compile': args.compile or None, 'deterministic': args.deterministic or None}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _add_performance_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument('--amp', choices=['bf16', 'fp32'], default=None,
+                   help="autocast precision on CUDA (default: the protocol's: bf16 for the "
+                        'small protocols, fp32 for paper)')
+    p.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=None,
+                   help="channels-last weights on CUDA (default: the protocol's)")
+    p.add_argument('--compile', action='store_true', help='torch.compile the model')
+    p.add_argument('--deterministic', action='store_true',
+                   help='deterministic algorithms (slower on CUDA; recorded)')
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from fusionbench.experiments.outputs import render_reports, reports_root
     with _naming_write_errors(reports_root()):
@@ -219,7 +251,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.work_dir = default_work_dir(source, cfg, protocol.name, args.seed)
         print(f'work dir: {os.path.relpath(cfg.work_dir)}')
     check_writable(cfg.work_dir)
-    result = train_and_evaluate(cfg, launcher=args.launcher)
+    result = train_and_evaluate(cfg, launcher=args.launcher, performance={
+        **protocol.default_performance(), **_performance_args(args)})
     from fusionbench.experiments.grid import _is_main_process
     if _is_main_process():
         for head, values in result['metrics'].items():
@@ -269,8 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--protocol', default='mini', help='smoke | mini (default) | paper')
     p.add_argument('--seeds', type=_positive_int('--seeds'), default=None,
                    help="seeds per cell, >= 1 (protocol's default)")
-    p.add_argument('--jobs', type=_positive_int('--jobs'), default=1,
-                   help='local processes, >= 1 (one per GPU)')
+    p.add_argument('--jobs', type=_positive_int('--jobs'), default=None,
+                   help='local processes, >= 1 (default: one per GPU, else one per core)')
+    p.add_argument('--threads', type=_positive_int('--threads'), default=None,
+                   help='torch threads per process, >= 1 (default: 1 on CPU)')
+    _add_performance_arguments(p)
     p.add_argument('--shard', type=_parse_shard, default=(0, 1), help='i/n: run every n-th cell')
     p.add_argument('--rows', nargs='*', default=None, help='only these row ids')
     p.add_argument('--force', action='store_true', help='rerun cells that have a record')
@@ -285,6 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
                         'timeout_min=1440 (repeatable)')
     p.add_argument('--no-wait', action='store_true', help='with --submit: return once submitted')
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser('bench', help='training-step speed: stacked vs per-modality lists vs '
+                                     'the unimodal ceiling, or a whole table\'s cost')
+    from fusionbench.experiments import speed
+    speed.add_arguments(p)
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser('report', help='render reports/<protocol>.md from the results')
     p.add_argument('--protocol', default=None, help='one protocol (default: every one with results)')
@@ -307,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help='checkpoints and logs (default: results/<protocol>/work/train/'
                         '<config>-<run id>)')
     p.add_argument('--launcher', default='none', choices=['none', 'pytorch', 'slurm'])
+    _add_performance_arguments(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser('preflight', help='list the missing data sets / weights of a config, a '
@@ -360,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(_glue_option_values(argv))
+    args.argv = argv
     with warnings.catch_warnings(), _terminate_cleanly():
         if not args.debug:
             warnings.showwarning = _warning_line

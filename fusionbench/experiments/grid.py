@@ -227,13 +227,14 @@ def now() -> str:
 
 
 def execute(job: Job, root: str | None = None, launcher: str = 'none',
-            fresh: bool = False) -> dict:
+            fresh: bool = False, performance: dict | None = None) -> dict:
     """Run ``job`` and write its record (failed runs too); return the record.
 
     The job's work dir keeps its checkpoints: a run killed midway resumes from its last one
     next time (bit-identical to an uninterrupted run, see
     :class:`~fusionbench.hooks.RngStateHook`); ``fresh`` (``--force``) starts over instead.
-    Under a launcher every rank trains and rank 0 alone writes the record.
+    Under a launcher every rank trains and rank 0 alone writes the record. ``performance``
+    overrides the protocol's speed switches (:meth:`Protocol.default_performance`).
     """
     claim = CellClaim(claim_path(job, root)) if _is_main_process() else None
     held = _from_rank0(claim.acquire() if claim is not None else None)
@@ -242,7 +243,7 @@ def execute(job: Job, root: str | None = None, launcher: str = 'none',
     try:
         if not fresh and _from_rank0(finished_record(job, root) if claim is not None else None):
             return _skipped(job, 'done', '')  # finished by another command meanwhile
-        return _execute(job, root, launcher, fresh)
+        return _execute(job, root, launcher, fresh, performance)
     finally:
         if claim is not None:
             claim.release()
@@ -253,7 +254,8 @@ def _skipped(job: Job, status: str, holder: str) -> dict:
             'seed': job.seed, 'status': status, 'holder': holder}
 
 
-def _execute(job: Job, root: str | None, launcher: str, fresh: bool) -> dict:
+def _execute(job: Job, root: str | None, launcher: str, fresh: bool,
+             performance: dict | None) -> dict:
     from mmengine.config import Config
 
     from fusionbench.experiments.run import train_and_evaluate
@@ -272,7 +274,8 @@ def _execute(job: Job, root: str | None, launcher: str, fresh: bool) -> dict:
     try:
         cfg = Config(job.resolved)
         cfg.work_dir = folder
-        result = train_and_evaluate(cfg, launcher=launcher, fresh=fresh)
+        result = train_and_evaluate(cfg, launcher=launcher, fresh=fresh, performance={
+            **protocol.default_performance(), **(performance or {})})
         record.update(status='ok', error=None, **result)
     except OSError as err:
         if not is_write_error(err):
@@ -372,8 +375,36 @@ def _worker_init(threads: int, gpus: list[str], parent_pid: int | None = None) -
     torch.set_num_threads(max(1, threads))
 
 
-def _run_in_worker(job: Job, root: str | None, fresh: bool = False) -> dict:
-    return execute(job, root, fresh=fresh)
+def _run_in_worker(job: Job, root: str | None, fresh: bool = False,
+                   performance: dict | None = None) -> dict:
+    return execute(job, root, fresh=fresh, performance=performance)
+
+
+def default_parallelism(jobs: int | None = None, threads: int | None = None) -> tuple[int, int]:
+    """``(processes, torch threads per process)`` for a grid on this machine.
+
+    Default: one process per GPU when there are GPUs (threads: the cores shared out), else one
+    process per core with ONE thread each -- on a busy CPU, processes of one thread scale far
+    better than threads of one process (OpenMP's spinning waits cost 3-60× when cores are
+    shared). ``jobs`` / ``threads`` override either.
+    """
+    import torch
+    cores = os.cpu_count() or 1
+    gpus = torch.cuda.device_count()
+    jobs = max(1, jobs or gpus or cores)
+    threads = max(1, threads or (max(1, cores // jobs) if gpus else 1))
+    return jobs, threads
+
+
+def expected_cost(job: Job) -> float:
+    """A rough relative cost of ``job`` for ordering (long cells first): iterations × streams,
+    plus the alignment loss's kernel matrices (our estimate from ``bench --table table2``)."""
+    model = job.resolved.get('model') or {}
+    fusion = model.get('fusion') or {}
+    streams = len(model.get('modalities') or (1,))
+    extra = 0.3 * len(fusion.get('stages') or ()) if fusion.get('type') == 'align_mmd' else 0
+    iters = ((job.resolved.get('train_cfg') or {}).get('max_iters') or 1)
+    return iters * (streams + extra)
 
 
 def _from_rank0(value: Any) -> Any:
@@ -389,7 +420,8 @@ def _from_rank0(value: Any) -> Any:
 def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
              shard: tuple[int, int] = (0, 1), force: bool = False, rows: list[str] | None = None,
              root: str | None = None, progress: Any = None,
-             launcher: str = 'none') -> dict[str, Any]:
+             launcher: str = 'none', threads: int | None = None,
+             performance: dict | None = None) -> dict[str, Any]:
     """Run the missing jobs of ``table`` under ``protocol``; return a summary.
 
     Summary: ``{'planned', 'skipped', 'ran', 'failed': [record...], 'jobs': [Job...],
@@ -401,7 +433,9 @@ def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
     results folder is not writable, before anything trains, or on the first write error of any
     cell (the other cells are stopped).
     ``launcher='pytorch'`` (under ``torchrun``) trains every job on all ranks; rank 0 decides
-    which jobs are missing and alone writes records and reports progress.
+    which jobs are missing and alone writes records and reports progress. ``threads``: torch
+    threads of each process (default: see :func:`default_parallelism`); with several jobs the
+    longest cells start first. ``performance``: speed switches over the protocol's defaults.
     """
     if launcher != 'none' and jobs > 1:
         raise ValueError('--jobs runs local processes; under a launcher use one job per rank')
@@ -441,17 +475,21 @@ def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
             progress.advance(f"{record['row']}/{record['cell']}/seed{record['seed']}",
                              record['status'])
 
-    if jobs <= 1:
+    import torch
+    threads = threads or default_parallelism(jobs)[1]
+    if jobs <= 1 or len(todo) <= 1:
+        if launcher == 'none':
+            torch.set_num_threads(threads)
         for job in todo:
-            finished(execute(job, root, launcher=launcher, fresh=force))
+            finished(execute(job, root, launcher=launcher, fresh=force, performance=performance))
     else:
-        import torch
         gpus = [str(i) for i in range(torch.cuda.device_count())]
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context('spawn'),
-                                 initializer=_worker_init,
+        todo = sorted(todo, key=expected_cost, reverse=True)  # stable: plan order among equals
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)),
+                                 mp_context=get_context('spawn'), initializer=_worker_init,
                                  initargs=(threads, gpus, os.getpid())) as pool:
-            futures = [pool.submit(_run_in_worker, job, root, force) for job in todo]
+            futures = [pool.submit(_run_in_worker, job, root, force, performance)
+                       for job in todo]
             try:
                 for future in as_completed(futures):
                     finished(future.result())

@@ -105,6 +105,18 @@ class Protocol:
     from_scratch: bool = False
     val_points: int = 0
 
+    def default_performance(self) -> dict:
+        """The speed switches this protocol asks for (resolved per device by
+        :func:`~fusionbench.experiments.run.resolve_performance`; recorded in every record).
+
+        The small synthetic protocols train in bf16 autocast over channels-last weights on
+        CUDA (their numbers are meant for quick comparisons); real-data protocols (the paper's
+        fidelity modes) keep float32 unless asked. CPUs always run float32 NCHW.
+        """
+        small = self.synthetic
+        return {'amp': 'bf16' if small else 'fp32', 'channels_last': small, 'compile': False,
+                'deterministic': False}
+
     def apply(self, cfg: Config) -> Config:
         """A copy of ``cfg`` rewritten for this protocol (the paper protocol changes nothing)."""
         cfg = copy.deepcopy(cfg)

@@ -60,11 +60,59 @@ def build_model(cfg: Config) -> torch.nn.Module:
                           else dict(cfg.model))
 
 
+PERFORMANCE_KEYS = ('amp', 'channels_last', 'compile', 'deterministic')
+
+
+def resolve_performance(requested: dict | None, device: str) -> dict:
+    """The speed switches that apply on ``device``: ``{amp, channels_last, compile,
+    deterministic, loader_workers}``.
+
+    ``requested``: ``amp`` ('bf16' | 'fp32'), ``channels_last``, ``compile``, ``deterministic``
+    (bools; missing ones off). bf16 autocast and channels-last apply on CUDA only (on a CPU they
+    are slower or change nothing useful, and CPU runs stay float32 NCHW); ``compile`` and
+    ``deterministic`` apply everywhere. On CUDA the loaders get worker processes (up to 4,
+    pinned memory, persistent) so that data loading keeps up. Raises ``ValueError`` for an
+    unknown key or amp mode.
+    """
+    requested = dict(requested or {})
+    unknown = sorted(set(requested) - set(PERFORMANCE_KEYS))
+    if unknown:
+        raise ValueError(f'unknown performance switches {unknown}; known: {PERFORMANCE_KEYS}')
+    amp = requested.get('amp') or 'fp32'
+    if amp not in ('bf16', 'fp32'):
+        raise ValueError(f"performance amp must be 'bf16' or 'fp32', got {amp!r}")
+    cuda = device.startswith('cuda')
+    return {'amp': amp if cuda else 'fp32',
+            'channels_last': bool(requested.get('channels_last')) and cuda,
+            'compile': bool(requested.get('compile')),
+            'deterministic': bool(requested.get('deterministic')),
+            'loader_workers': min(4, os.cpu_count() or 1) if cuda else 0}
+
+
+def apply_performance(cfg: Config, performance: dict) -> None:
+    """Rewrite ``cfg`` for the resolved switches of :func:`resolve_performance` (in place)."""
+    if performance['amp'] == 'bf16':
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.dtype = 'bfloat16'
+    if performance['channels_last']:
+        hooks = list(cfg.get('custom_hooks') or [])
+        cfg.custom_hooks = [*hooks, dict(type='ChannelsLastHook')]
+    if performance['compile']:
+        cfg.compile = True
+    cfg.randomness = dict(cfg.get('randomness') or {}, deterministic=performance['deterministic'])
+    workers = performance['loader_workers']
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key)
+        if workers and loader:
+            loader.update(num_workers=workers, pin_memory=True, persistent_workers=True)
+
+
 def _quiet_mmengine(level: int) -> None:
     logging.getLogger('mmengine').setLevel(level)
 
 
-def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False) -> dict[str, Any]:
+def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False,
+                       performance: dict | None = None) -> dict[str, Any]:
     """Train ``cfg`` with mmengine's Runner, then evaluate it (on a held-out test split if any).
 
     A work dir holding a killed run's checkpoint resumes from it (``cfg.resume``), exactly: the
@@ -87,6 +135,12 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False)
     before anything is built -- when a data set or weights file is missing (``data/`` and
     ``checkpoints/`` paths are resolved against ``$FUSIONBENCH_DATA`` / ``$FUSIONBENCH_WEIGHTS``
     first).
+
+    ``performance``: the speed switches asked for (see :func:`resolve_performance`; e.g. a
+    protocol's :meth:`~fusionbench.experiments.protocols.Protocol.default_performance`); the
+    result's ``performance`` holds what applied on this device. The model is evaluated once:
+    the train loop's own final validation is kept (:class:`~fusionbench.plateau.
+    ValidationCurveHook`), a validation is run only when the loop did not end with one.
     """
     from mmengine.runner import Runner
 
@@ -105,6 +159,9 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False)
         if compat.is_main_process():
             compat.prepare_resume(cfg.work_dir, fresh=fresh)
         compat.barrier()
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    applied = resolve_performance(performance, device)
+    apply_performance(cfg, applied)
     hooks = list(cfg.get('custom_hooks') or [])
     for always in ('RngStateHook', 'ValidationCurveHook'):
         if not any(h.get('type') == always for h in hooks):
@@ -131,6 +188,7 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False)
                                    if isinstance(h, RngStateHook)), 0),
         'torch_threads': torch.get_num_threads(),
         'world_size': runner.world_size,
+        'performance': applied,
         **_hook_record_fields(runner),
     }
 

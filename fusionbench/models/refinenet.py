@@ -29,6 +29,7 @@ features: ``[M*N, C_s, H_s, W_s]`` per level -> logits ``[M*N, K, H/4, W/4]``.
 """
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor, nn
@@ -83,9 +84,23 @@ class ChainedResidualPooling(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         top = x
         for conv in self.convs:
-            top = conv(self.pool(top))
+            top = conv(channels_last_pool(self.pool, top))
             x = top + x
         return x
+
+
+def channels_last_pool(pool: nn.Module, x: Tensor) -> Tensor:
+    """``pool(x)`` computed on a channels-last copy, returned in ``x``'s memory format.
+
+    On CPU the 5×5 stride-1 max-pool is 3-5× faster over NHWC than over NCHW (it was a quarter
+    of a training step); max is exact, so values and gradients are bit-identical. Our choice,
+    for speed. ``[B, C, H, W]`` -> ``[B, C, H, W]``.
+    """
+    if x.device.type != 'cpu' or x.dim() != 4:
+        return pool(x)
+    if x.is_contiguous(memory_format=torch.channels_last):
+        return pool(x)
+    return pool(x.contiguous(memory_format=torch.channels_last)).contiguous()
 
 
 class RefineStage(nn.Module):

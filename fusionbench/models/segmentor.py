@@ -26,6 +26,7 @@ from fusionbench.data.transforms import IGNORE_INDEX
 from fusionbench.fusion.base import FusionModule
 from fusionbench.models.init import reset_by_name, run_seed, seeded
 from fusionbench.modal import split_modalities
+from fusionbench.models.resize import bilinear_resize
 
 ENSEMBLE = 'ensemble'
 
@@ -201,10 +202,11 @@ class MultiModalSegmentor(BaseModel):
     def loss(self, inputs: Tensor, data_samples: list[SegDataSample]) -> dict[str, Tensor]:
         """Σ_m CE(pred_m) + CE(ensemble) + the fusion method's terms, each its own entry."""
         logits, losses = self.head_logits(inputs)
-        labels = torch.stack([s.gt_sem_seg.data.squeeze(0) for s in data_samples]).long()
-        for head, head_logits in logits.items():
-            upsampled = F.interpolate(head_logits, size=labels.shape[-2:], mode='bilinear',
-                                      align_corners=False)
+        labels = torch.stack([s.gt_sem_seg.data.squeeze(0) for s in data_samples])
+        labels = labels.to(inputs.device, torch.long, non_blocking=True)
+        size = labels.shape[-2:]
+        for head, head_logits in logits.items():  # upsampled by matrix products (see resize)
+            upsampled = bilinear_resize(head_logits, size)
             losses[f'loss_ce_{head}'] = F.cross_entropy(upsampled, labels,
                                                         ignore_index=self.ignore_index)
         return losses

@@ -90,3 +90,42 @@ def test_tiny_feature_maps_pool_to_their_own_size():
     out, losses = fusion(torch.randn(6, 8, 1, 1))
     assert tuple(fusion.embeddings(torch.randn(6, 8, 1, 1)).shape) == (3, 2, 8)
     assert torch.isfinite(losses['loss_mmd'])
+
+
+def _mmd_with_kernel_tensor(samples, kernel_mul=2.0, kernel_num=5):
+    """The ``[P, P, J]`` form (the kernel as first written), the reference for the fast one."""
+    from baselines.align_mmd import gaussian_kernel
+    m, s, d = samples.shape
+    flat = samples.reshape(m * s, d)
+    d2 = squared_distances(flat, flat)
+    den = kernel_denominators(d2, kernel_mul, kernel_num)
+    blocks = gaussian_kernel(d2, den).view(m, s, m, s).mean(dim=(1, 3))
+    within = blocks.diagonal()
+    return within[:, None] + within[None, :] - 2 * blocks
+
+
+@pytest.mark.parametrize('m,s,d,kernel_num,shift', [(2, 64, 8, 5, 0.3), (3, 40, 16, 5, 1.0),
+                                                    (2, 50, 4, 3, 0.0), (2, 30, 6, 1, 0.5)])
+def test_doubling_kernel_equals_the_kernel_tensor_in_value_and_gradient(m, s, d, kernel_num,
+                                                                         shift):
+    gen = torch.Generator().manual_seed(m * 100 + s)
+    base = torch.randn(m, s, d, generator=gen) + shift * torch.arange(m).view(m, 1, 1)
+    weights = torch.rand(m, m, generator=gen)
+    fast_in, ref_in = base.clone().requires_grad_(), base.clone().requires_grad_()
+    fast = pairwise_mmd2(fast_in, kernel_num=kernel_num)
+    ref = _mmd_with_kernel_tensor(ref_in, kernel_num=kernel_num)
+    torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-7)
+    (fast * weights).sum().backward()
+    (ref * weights).sum().backward()
+    scale = ref_in.grad.abs().max()
+    assert float((fast_in.grad - ref_in.grad).abs().max() / scale) < 1e-5
+
+
+def test_doubling_kernel_gradient_is_the_analytic_one():
+    from baselines.align_mmd import doubling_kernel_sum, gaussian_kernel
+    d2 = (torch.rand(6, 5, dtype=torch.float64) * 4).requires_grad_()
+    widest = torch.tensor(3.0, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda d: doubling_kernel_sum(d, widest, 4), (d2,))
+    # by hand: Σ_j exp(-d2 · 2^j / 3) for j < 4
+    den = torch.tensor([3.0, 1.5, 0.75, 0.375], dtype=torch.float64)
+    torch.testing.assert_close(doubling_kernel_sum(d2, widest, 4), gaussian_kernel(d2, den))

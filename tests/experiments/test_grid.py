@@ -36,7 +36,7 @@ from fusionbench.registry import HOOKS
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = ['unshared', 'shared_bn']           # two cheap rows of Table 1
-SMOKE = ['--protocol', 'smoke', '--seeds', '1']
+SMOKE = ['--protocol', 'smoke', '--seeds', '1', '--jobs', '1']  # in order: tests kill between
 CEN = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
 from nan_probe import NAN_TABLE, UNSHARED  # noqa: E402  (tests/experiments on sys.path)
 TIMEOUT = 240

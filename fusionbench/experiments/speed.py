@@ -1,0 +1,645 @@
+"""``fusionbench bench``: the training step's speed against a per-modality loop and a ceiling.
+
+Three training steps (forward, loss, backward, SGD step) on the same weights and inputs, timed
+interleaved in one process (A B C A B C …, the median of the repeats):
+
+- **(a) stacked** -- fusionbench's :class:`~fusionbench.models.segmentor.MultiModalSegmentor`:
+  the modalities stacked in one ``[M*N, C, H, W]`` batch, every shared layer called once;
+- **(b) per-modality** -- :class:`PerModalityCEN`, the same network written the way the
+  authors' public code is (one tensor per modality in a Python list, every shared layer called
+  once per modality, private BNs as a list of ``BatchNorm2d``, channel exchange by boolean-mask
+  indexing), built from (a)'s weights; :func:`check_reference` verifies that its outputs and
+  gradients equal (a)'s before anything is timed;
+- **(c) ceiling** -- the same network on ONE modality at batch ``M·N``: the same images, the
+  same convolution work, nothing multimodal. (a)/(c) per image says what stacking costs.
+
+Throughput is reported per multimodal sample (``samples/s``) and per image (``images/s`` =
+``M·samples/s`` for (a) and (b), ``samples/s`` for (c)), so (a)/(c) compares equal work.
+
+``--table NAME`` times the step of every cell of a table (its own model, modalities and
+batch) relative to the table's CEN cell and sums the table's training cost:
+``Σ_cells seeds · iterations · step`` (evaluation and data loading not included).
+
+Rows are appended to ``results/bench/speed.csv`` and ``results/bench/table.csv`` with the
+device, torch version, thread count, clock, date, load and command line.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+CEN_CONFIG = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
+UNIMODAL_CONFIG = 'table2/unimodal-rgb_refinenet-r101_300e_nyudv2-40.py'
+VARIANTS = ('a', 'b', 'c')
+VARIANT_NAMES = {'a': 'stacked (fusionbench)', 'b': 'per-modality lists (public-code style)',
+                 'c': 'ceiling: 1 modality, batch M·N'}
+
+
+# --------------------------------------------------------------------------------------------
+# (b): the same network in the public code's style
+# --------------------------------------------------------------------------------------------
+class ParallelNorm(nn.Module):
+    """The public code's ``BatchNorm2dParallel``: one ``BatchNorm2d`` per modality, on a list.
+
+    Built from a :class:`~fusionbench.modal.ModalityNorm` (its ``[M, C]`` γ, β and statistics
+    are copied row by row). ``[[N, C, H, W]] * M`` -> the same.
+    """
+
+    def __init__(self, norm: nn.Module):
+        super().__init__()
+        self.bns = nn.ModuleList()
+        for m in range(norm.num_modalities):
+            bn = nn.BatchNorm2d(norm.num_features, eps=norm.eps, momentum=norm.momentum)
+            with torch.no_grad():
+                bn.weight.copy_(norm.weight[m])
+                bn.bias.copy_(norm.bias[m])
+                bn.running_mean.copy_(norm.running_mean[m])
+                bn.running_var.copy_(norm.running_var[m])
+            self.bns.append(bn.to(norm.weight.device))
+
+    def forward(self, xs: list[Tensor]) -> list[Tensor]:
+        return [bn(x) for bn, x in zip(self.bns, xs)]
+
+
+def exchange_lists(xs: list[Tensor], bns: nn.ModuleList, fusion) -> list[Tensor]:
+    """The public code's ``Exchange``, for ``M`` modalities and CEN's exchange modes.
+
+    Modality ``m`` keeps the channels with ``|γ_m| >= θ`` (or outside its exchangeable set) and
+    takes the others from the other modality (``M = 2``; the mean of the others for ``M > 2``),
+    by boolean-mask indexing as the public code does (``x1[:, bn1 < θ] = x[1][:, bn1 < θ]``).
+    """
+    out = []
+    count = len(xs)
+    for m, x in enumerate(xs):
+        replace = fusion.exchangeable[m] & (bns[m].weight.detach().abs() < fusion.threshold)
+        keep = ~replace
+        others = xs[1 - m] if count == 2 else sum(xs[k] for k in range(count) if k != m) / (
+            count - 1)
+        y = torch.zeros_like(x)
+        y[:, keep] = x[:, keep]
+        y[:, replace] = others[:, replace]
+        out.append(y)
+    return out
+
+
+class PerModalityCEN(nn.Module):
+    """CEN's segmentor as the public code writes it: lists of per-modality tensors.
+
+    Built from a :class:`~fusionbench.models.segmentor.MultiModalSegmentor` with a
+    :class:`~fusionbench.models.resnet.MultiModalResNet` backbone (CEN or no fusion, private BN
+    norms): a deep copy whose ``ModalityNorm``'s become :class:`ParallelNorm`'s. Every
+    convolution, the decoder and the heads run once per modality; the ℓ1 term is summed over
+    the penalised γ's picked by boolean masks (the public code's ``slim_params``).
+
+    ``loss(inputs, data_samples)``: ``inputs`` a list of ``M`` tensors ``[N, C, H, W]``; the
+    same loss terms as the segmentor. Raises ``ValueError`` for any other kind of model.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        from fusionbench.fusion.cen import ChannelExchange
+        from fusionbench.modal import ModalityNorm
+        from fusionbench.models.resnet import MultiModalResNet
+
+        backbone = model.backbone
+        if not isinstance(backbone, MultiModalResNet) or backbone.first_stage != 1:
+            raise ValueError(f'the per-modality reference is written for MultiModalResNet, got '
+                             f'{type(backbone).__name__}')
+        if len(backbone.stage_fusions) or any(
+                not isinstance(f, ChannelExchange) for f in backbone.fusion_modules()):
+            raise ValueError('the per-modality reference is written for CEN (or no fusion)')
+        self.net = copy.deepcopy(model)
+        for name, module in list(self.net.named_modules()):
+            if isinstance(module, ModalityNorm):
+                if module.kind != 'bn':
+                    raise ValueError(f'the per-modality reference needs BN norms, got '
+                                     f'{module.kind!r} at {name}')
+                parent, _, leaf = name.rpartition('.')
+                setattr(self.net.get_submodule(parent) if parent else self.net, leaf,
+                        ParallelNorm(module))
+            elif 'norm' in type(module).__name__.lower() and not isinstance(
+                    module, (ParallelNorm, nn.BatchNorm2d)):
+                raise ValueError(f'the per-modality reference needs private norms, got '
+                                 f'{type(module).__name__} at {name}')
+
+    # -- encoder --------------------------------------------------------------------------
+    def _block(self, block: nn.Module, xs: list[Tensor], losses: dict) -> list[Tensor]:
+        from fusionbench.models.resnet import BasicBlock
+
+        if block.downsample is None:
+            identity = xs
+        else:
+            conv, norm = block.downsample
+            identity = norm([conv(x) for x in xs])
+        if isinstance(block, BasicBlock):
+            out = self._fused(block, 'bn1', block.bn1([block.conv1(x) for x in xs]), losses)
+            out = block.bn2([block.conv2(block.relu(o)) for o in out])
+        else:
+            out = [block.relu(o) for o in block.bn1([block.conv1(x) for x in xs])]
+            out = self._fused(block, 'bn2', block.bn2([block.conv2(o) for o in out]), losses)
+            out = block.bn3([block.conv3(block.relu(o)) for o in out])
+        return [block.relu(o + i) for o, i in zip(out, identity)]
+
+    @staticmethod
+    def _fused(block: nn.Module, norm_name: str, xs: list[Tensor], losses: dict) -> list[Tensor]:
+        fusion = block.fusion
+        if fusion is None:
+            return xs
+        bns = getattr(block, norm_name).bns
+        if fusion.l1 != 'none':
+            l1 = sum(bn.weight[mask].abs().sum() for bn, mask in zip(bns, fusion.penalised))
+            losses['loss_l1'] = losses['loss_l1'] + fusion.l1_weight * l1 if 'loss_l1' in \
+                losses else fusion.l1_weight * l1
+        if fusion.exchange == 'none':
+            return xs
+        return exchange_lists(xs, bns, fusion)
+
+    def head_logits(self, xs: list[Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """``[[N, C, H, W]] * M`` -> (``{head: [N, K, h, w]}``, fusion loss terms)."""
+        from fusionbench.models.segmentor import ENSEMBLE
+
+        net, bb = self.net, self.net.backbone
+        losses: dict[str, Tensor] = {}
+        xs = bb.bn1([bb.conv1(x) for x in xs])
+        xs = [bb.maxpool(bb.relu(x)) for x in xs]
+        levels = []
+        for stage in bb.stages:
+            for block in stage:
+                xs = self._block(block, xs, losses)
+            levels.append(xs)
+        per_modality = [net.decode_head([level[m] for level in levels]) for m in range(len(xs))]
+        out = dict(zip(net.modalities, per_modality))
+        if net.use_ensemble:
+            weights = torch.softmax(net.alpha, dim=0)
+            ensemble = 0
+            for m, logits in enumerate(per_modality):
+                ensemble = ensemble + weights[m] * logits.detach()
+            out[ENSEMBLE] = ensemble
+        return out, losses
+
+    def loss(self, xs: list[Tensor], data_samples: list) -> dict[str, Tensor]:
+        """The segmentor's loss terms (CE per head, fusion terms) from per-modality inputs.
+
+        The heads upsample with the segmentor's kernel (the public code uses
+        ``F.interpolate``): the comparison is about lists against stacking, not head kernels.
+        """
+        from fusionbench.models.resize import bilinear_resize
+
+        logits, losses = self.head_logits(xs)
+        labels = torch.stack([s.gt_sem_seg.data.squeeze(0) for s in data_samples]).to(
+            xs[0].device, torch.long)
+        for head, value in logits.items():
+            up = bilinear_resize(value, labels.shape[-2:])  # as (a): the same head kernels
+            losses[f'loss_ce_{head}'] = F.cross_entropy(up, labels,
+                                                        ignore_index=self.net.ignore_index)
+        return losses
+
+    def stacked_grads(self) -> dict[str, Tensor | None]:
+        """Gradients named and shaped as the segmentor's parameters (``[M, C]`` norms)."""
+        grads: dict[str, Tensor | None] = {}
+        for name, module in self.net.named_modules():
+            if isinstance(module, ParallelNorm):
+                for attr in ('weight', 'bias'):
+                    parts = [getattr(bn, attr).grad for bn in module.bns]
+                    grads[f'{name}.{attr}'] = (None if any(p is None for p in parts)
+                                               else torch.stack(parts))
+        for name, param in self.net.named_parameters():
+            if '.bns.' not in name:
+                grads[name] = param.grad
+        return grads
+
+
+def _no_dropout(model: nn.Module) -> None:
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+
+
+def check_reference(model: nn.Module, inputs: Tensor, samples: list,
+                    rtol: float = 1e-4) -> dict[str, float]:
+    """(a) == (b): the largest relative difference of the outputs, losses and gradients.
+
+    Both run one training-mode forward and backward on copies of ``model`` (dropout off: the
+    two draw different masks) in float32 on ``model``'s device (TF32 off for the check).
+    Relative to each tensor's largest magnitude. Raises ``AssertionError`` naming the tensor
+    when a difference exceeds ``rtol``.
+    """
+    tf32 = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        return _check_reference(model, inputs, samples, rtol)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
+def _check_reference(model: nn.Module, inputs: Tensor, samples: list,
+                     rtol: float) -> dict[str, float]:
+    from fusionbench.modal import split_modalities
+
+    stacked = copy.deepcopy(model).float().train()
+    _no_dropout(stacked)
+    reference = PerModalityCEN(stacked).train()
+    xs = list(split_modalities(inputs.float(), len(stacked.modalities)).unbind(0))
+    out_a, _ = stacked.head_logits(inputs.float())
+    out_b, _ = reference.head_logits([x.clone() for x in xs])
+    diffs = {}
+
+    def compare(name: str, a: Tensor, b: Tensor) -> None:
+        scale = float(a.detach().abs().max()) or 1.0
+        diffs[name] = float((a.detach() - b.detach()).abs().max()) / scale
+        if diffs[name] > rtol:
+            raise AssertionError(f'per-modality reference differs from the stacked model at '
+                                 f'{name}: {diffs[name]:.2e} relative > {rtol}')
+
+    for head in out_a:
+        compare(f'logits/{head}', out_a[head], out_b[head])
+    stacked.zero_grad(set_to_none=True)
+    reference.zero_grad(set_to_none=True)
+    losses_a = stacked.loss(inputs.float(), samples)
+    losses_b = reference.loss(xs, samples)
+    for key in losses_a:
+        compare(f'loss/{key}', losses_a[key], losses_b[key])
+    sum(losses_a.values()).backward()
+    sum(losses_b.values()).backward()
+    grads_b = reference.stacked_grads()
+    for name, param in stacked.named_parameters():
+        if param.grad is None and grads_b.get(name) is None:
+            continue
+        compare(f'grad/{name}', param.grad, grads_b[name])
+    return diffs
+
+
+# --------------------------------------------------------------------------------------------
+# building and timing
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Variant:
+    """One timed training step: a name, the step itself, images per step."""
+
+    name: str
+    step: Callable[[], Tensor]
+    images: int
+    samples: int
+    times: list[float]
+    peak_bytes: int = 0
+
+
+def synthetic_batch(modalities: int, batch: int, crop: int, classes: int, device: str,
+                    seed: int = 0) -> tuple[Tensor, list]:
+    """``[M*N, 3, crop, crop]`` normal inputs and ``N`` samples with random labels (5 % 255)."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
+    gen = torch.Generator().manual_seed(seed)
+    inputs = torch.randn(modalities * batch, 3, crop, crop, generator=gen)
+    samples = []
+    for _ in range(batch):
+        label = torch.randint(0, classes, (1, crop, crop), generator=gen)
+        label[torch.rand(label.shape, generator=gen) < 0.05] = 255
+        sample = SegDataSample()
+        sample.gt_sem_seg = PixelData(data=label.to(device))
+        samples.append(sample)
+    return inputs.to(device), samples
+
+
+def resolved_model(config: str, protocol: str, overrides: dict, seed: int = 0):
+    """``(cfg, model)``: ``config`` under ``protocol``, then ``overrides`` (dotted keys under
+    the config root, e.g. ``{'model.backbone.depth': 50}``), weights initialised."""
+    from fusionbench.experiments.protocols import get_protocol
+    from fusionbench.experiments.run import build_model, resolve_config
+
+    cfg = resolve_config(config, get_protocol(protocol), seed)
+    if overrides:  # after the protocol: the shape asked for wins over the protocol's scale
+        cfg.merge_from_dict(overrides)
+    torch.manual_seed(seed)
+    model = build_model(cfg)
+    model.init_weights()
+    return cfg, model.train()
+
+
+def make_step(loss_fn: Callable[[], dict], params, amp: str | None,
+              device: str) -> Callable[[], Tensor]:
+    """forward + loss (under bf16 autocast when ``amp``), backward, SGD(momentum 0.9) step."""
+    params = list(params)
+    optimizer = torch.optim.SGD(params, lr=1e-4, momentum=0.9, weight_decay=1e-5)
+    autocast = (lambda: torch.autocast(device_type=device.split(':')[0], dtype=torch.bfloat16)) \
+        if amp == 'bf16' else nullcontext
+
+    def step() -> Tensor:
+        with autocast():
+            total = sum(loss_fn().values())
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        return total.detach()
+
+    def resident_bytes() -> int:
+        """Bytes this step keeps between steps: weights and optimiser state."""
+        tensors = list(params) + [t for state in optimizer.state.values()
+                                  for t in state.values() if isinstance(t, Tensor)]
+        return sum(t.numel() * t.element_size() for t in tensors)
+    step.resident_bytes = resident_bytes
+    return step
+
+
+def _sync(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def _clock(kind: str) -> Callable[[], float]:
+    return time.process_time if kind == 'cpu' else time.perf_counter
+
+
+def time_interleaved(variants: Sequence[Variant], repeats: int, steps: int, warmup: int,
+                     device: str, clock: str = 'wall') -> None:
+    """Fill each variant's ``times`` (s/step): ``warmup`` steps each, then ``repeats`` rounds
+    of ``steps`` steps of every variant in turn (A B C A B C …).
+
+    CUDA peak of a variant: the most memory allocated during its steps, less what the OTHER
+    variants keep resident meanwhile (their weights and optimiser state), so each peak is what
+    that step alone would need.
+    """
+    tick = _clock(clock)
+    for variant in variants:
+        for _ in range(warmup):
+            variant.step()
+    _sync(device)
+    for _ in range(repeats):
+        for variant in variants:
+            if device.startswith('cuda'):
+                torch.cuda.reset_peak_memory_stats()
+                others = sum(v.step.resident_bytes() for v in variants if v is not variant
+                             and hasattr(v.step, 'resident_bytes'))
+            _sync(device)
+            start = tick()
+            for _ in range(steps):
+                variant.step()
+            _sync(device)
+            variant.times.append((tick() - start) / steps)
+            if device.startswith('cuda'):
+                variant.peak_bytes = max(variant.peak_bytes,
+                                         torch.cuda.max_memory_allocated() - others)
+
+
+def _to_layout(model: nn.Module, channels_last: bool) -> nn.Module:
+    return model.to(memory_format=torch.channels_last) if channels_last else model
+
+
+def _layout(x: Tensor, channels_last: bool) -> Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
+
+
+def model_overrides(args: argparse.Namespace) -> dict:
+    """Dotted config overrides for the chosen backbone/decoder scale."""
+    overrides = {}
+    if args.depth is not None:
+        overrides['model.backbone.depth'] = args.depth
+    if args.width is not None:
+        overrides['model.backbone.width'] = args.width
+    if args.decoder_width is not None:
+        overrides['model.decode_head.width'] = args.decoder_width
+    return overrides
+
+
+def _batch_and_crop(args: argparse.Namespace) -> tuple[int, int]:
+    from fusionbench.experiments.protocols import get_protocol
+
+    protocol = get_protocol(args.protocol)
+    batch = args.batch or protocol.batch_size or 6
+    crop = args.crop or (protocol.data.size if protocol.data is not None else 500)
+    return batch, crop
+
+
+def build_variants(args: argparse.Namespace) -> tuple[list[Variant], dict]:
+    """The three steps (a), (b), (c) of the chosen shape, and what was built (for the rows)."""
+    from fusionbench.modal import split_modalities
+
+    device, amp, cl = args.device, args.amp, args.channels_last
+    batch, crop = _batch_and_crop(args)
+    overrides = model_overrides(args)
+    cfg, model = resolved_model(CEN_CONFIG, args.protocol, overrides)
+    m = len(cfg.model.modalities)
+    classes = cfg.model.num_classes
+    inputs, samples = synthetic_batch(m, batch, crop, classes, device)
+    model = model.to(device)
+    diffs = check_reference(model, inputs, samples) if not args.no_check else {}
+    model = _to_layout(model, cl)
+    reference = _to_layout(PerModalityCEN(model).to(device), cl)
+    inputs = _layout(inputs, cl)
+    xs = [_layout(x, cl) for x in split_modalities(inputs, m).unbind(0)]
+    _, unimodal = resolved_model(UNIMODAL_CONFIG, args.protocol, overrides)
+    unimodal = _to_layout(unimodal.to(device), cl)
+    uni_inputs, uni_samples = synthetic_batch(1, m * batch, crop, classes, device, seed=1)
+    uni_inputs = _layout(uni_inputs, cl)
+
+    def compiled(fn):
+        return torch.compile(fn) if args.compile else fn
+    loss_a = compiled(model.loss)
+    loss_b = compiled(reference.loss)
+    loss_c = compiled(unimodal.loss)
+    variants = [
+        Variant('a', make_step(lambda: loss_a(inputs, samples), model.parameters(), amp, device),
+                m * batch, batch, []),
+        Variant('b', make_step(lambda: loss_b(xs, samples), reference.parameters(), amp,
+                               device), m * batch, batch, []),
+        Variant('c', make_step(lambda: loss_c(uni_inputs, uni_samples), unimodal.parameters(),
+                               amp, device), m * batch, m * batch, []),
+    ]
+    backbone = cfg.model.backbone
+    shape = {'backbone': f"R{backbone.depth}x{backbone.width:g}",
+             'decoder_width': cfg.model.decode_head.width, 'modalities': m, 'batch': batch,
+             'crop': crop, 'max_check_diff': max(diffs.values()) if diffs else ''}
+    return variants, shape
+
+
+# --------------------------------------------------------------------------------------------
+# output
+# --------------------------------------------------------------------------------------------
+def environment(args: argparse.Namespace) -> dict:
+    """The columns every row carries: device, versions, threads, clock, date, load, command."""
+    device = args.device
+    name = (torch.cuda.get_device_name(torch.device(device)) if device.startswith('cuda')
+            else f'cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)')
+    try:
+        load = ' '.join(f'{v:.2f}' for v in os.getloadavg())
+    except OSError:
+        load = ''
+    return {'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+            'device': name, 'torch': torch.__version__, 'threads': torch.get_num_threads(),
+            'clock': args.clock, 'load': load, 'protocol': args.protocol,
+            'amp': args.amp or 'fp32', 'channels_last': bool(args.channels_last),
+            'compile': bool(args.compile),
+            'command': 'python -m fusionbench ' + ' '.join(args.argv)}
+
+
+def append_rows(path: str, rows: list[dict]) -> None:
+    """Append ``rows`` to the CSV at ``path`` (header written when the file is new)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    new = not os.path.isfile(path)
+    with open(path, 'a', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def bench_dir() -> str:
+    from fusionbench.experiments.grid import results_root
+    return os.path.join(results_root(), 'bench')
+
+
+def run_speed(args: argparse.Namespace) -> list[dict]:
+    """Time (a), (b), (c) for the chosen shape; print the table; return the rows written."""
+    variants, shape = build_variants(args)
+    time_interleaved(variants, args.repeats, args.steps, args.warmup, args.device, args.clock)
+    env = environment(args)
+    median = {v.name: statistics.median(v.times) for v in variants}
+    ratio_ab = median['b'] / median['a']            # same samples per step
+    ratio_ac = median['c'] / median['a']            # same images per step
+    rows = []
+    print(f"bench: {shape['backbone']} + RefineNet ×{shape['decoder_width']:g}, M={shape['modalities']}, "
+          f"batch {shape['batch']}, {shape['crop']}×{shape['crop']}, {env['amp']}, "
+          f"channels_last={env['channels_last']}, compile={env['compile']}, on {env['device']}, "
+          f"{env['threads']} thread(s), {args.clock} clock, load {env['load']}")
+    if shape['max_check_diff'] != '':
+        print(f"(a) == (b): outputs, losses and gradients within {shape['max_check_diff']:.1e} "
+              'relative')
+    print(f"{'variant':42s} {'ms/step':>9s} {'samples/s':>10s} {'images/s':>9s} {'peak MiB':>9s}")
+    for v in variants:
+        ms = median[v.name] * 1e3
+        peak = f'{v.peak_bytes / 2 ** 20:.0f}' if v.peak_bytes else ''
+        row = {**env, **shape, 'variant': v.name, 'variant_name': VARIANT_NAMES[v.name],
+               'ms_per_step': round(ms, 3), 'samples_per_s': round(v.samples / median[v.name], 2),
+               'images_per_s': round(v.images / median[v.name], 2), 'peak_mib': peak,
+               'ratio_a_b': round(ratio_ab, 4), 'ratio_a_c_per_image': round(ratio_ac, 4),
+               'repeats': args.repeats, 'steps': args.steps,
+               'spread_ms': round((max(v.times) - min(v.times)) * 1e3, 3)}
+        rows.append(row)
+        print(f"({v.name}) {VARIANT_NAMES[v.name]:38s} {ms:9.1f} {row['samples_per_s']:10.2f} "
+              f"{row['images_per_s']:9.2f} {peak:>9s}")
+    print(f'(a)/(b) throughput: {ratio_ab:.3f}   (a)/(c) per image: {ratio_ac:.3f}')
+    path = os.path.join(bench_dir(), 'speed.csv')
+    append_rows(path, rows)
+    print(f'appended {len(rows)} rows to {os.path.relpath(path)}')
+    return rows
+
+
+def run_table(args: argparse.Namespace) -> list[dict]:
+    """Per-cell step cost of a table relative to CEN, and the table's total training cost."""
+    from mmengine.config import Config
+
+    from fusionbench.experiments.grid import plan
+    from fusionbench.experiments.protocols import get_protocol
+    from fusionbench.experiments.run import build_model, resolve_config
+    from fusionbench.experiments.tables import get_table
+
+    protocol = get_protocol(args.protocol)
+    seeds = args.seeds or protocol.seeds
+    jobs = plan(get_table(args.table), protocol, 1)
+    batch, crop = _batch_and_crop(args)
+    cells: list[tuple[str, Config]] = [('cen (reference)', resolve_config(
+        CEN_CONFIG, protocol, 0))] + [(f'{j.row}/{j.cell}', Config(j.resolved)) for j in jobs]
+    variants, iters = [], []
+    for name, cfg in cells:
+        torch.manual_seed(0)
+        model = _to_layout(build_model(cfg).to(args.device), args.channels_last)
+        model.init_weights()
+        model.train()
+        m = len(cfg.model.modalities)
+        cell_batch = cfg.train_dataloader.get('batch_size', batch) if args.batch is None \
+            else batch
+        inputs, samples = synthetic_batch(m, cell_batch, crop, cfg.model.num_classes,
+                                          args.device)
+        inputs = _layout(inputs, args.channels_last)
+        loss = torch.compile(model.loss) if args.compile else model.loss
+        variants.append(Variant(name, make_step(
+            lambda loss=loss, inputs=inputs, samples=samples: loss(inputs, samples),
+            model.parameters(), args.amp, args.device), m * cell_batch, cell_batch, []))
+        train_cfg = cfg.get('train_cfg') or {}
+        iters.append(train_cfg.get('max_iters') or protocol.max_iters or 0)
+    time_interleaved(variants, args.repeats, args.steps, args.warmup, args.device, args.clock)
+    env = environment(args)
+    medians = [statistics.median(v.times) for v in variants]
+    reference = medians[0]
+    rows, total = [], 0.0
+    print(f'{args.table} [{args.protocol}] step cost per cell (× the CEN step), '
+          f"{env['device']}, {env['threads']} thread(s), {args.clock} clock, load {env['load']}")
+    for (name, _), variant, median, n_iter in zip(cells, variants, medians, iters):
+        cost = 0.0 if name.startswith('cen (reference)') else median * n_iter * seeds
+        total += cost
+        rows.append({**env, 'table': args.table, 'cell': name, 'ms_per_step': round(median * 1e3, 3),
+                     'relative_to_cen': round(median / reference, 3), 'iterations': n_iter,
+                     'seeds': seeds, 'cell_cost_s': round(cost, 1), 'repeats': args.repeats,
+                     'steps': args.steps})
+        print(f'  {name:44s} {median * 1e3:8.1f} ms  ×{median / reference:5.2f}')
+    for row in rows:
+        row['table_total_s'] = round(total, 1)
+    print(f'{args.table} total training cost: {total:.0f} s ({total / 60:.1f} min) for '
+          f'{len(jobs)} cells × {seeds} seed(s) × their iterations '
+          '(step cost only: no evaluation, no data loading)')
+    path = os.path.join(bench_dir(), 'table.csv')
+    append_rows(path, rows)
+    print(f'appended {len(rows)} rows to {os.path.relpath(path)}')
+    return rows
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``bench`` subcommand's options."""
+    p.add_argument('--protocol', default='mini', help='the shape comes from this protocol '
+                   '(mini: ResNet-18 ×1/4, RefineNet ×1/16, batch 16, 64×64; paper: R101, '
+                   'full width, batch 6, 500×500)')
+    p.add_argument('--depth', type=int, default=None, help='ResNet depth override')
+    p.add_argument('--width', type=float, default=None, help='encoder width override')
+    p.add_argument('--decoder-width', type=float, default=None, help='decoder width override')
+    p.add_argument('--batch', type=int, default=None, help='multimodal samples per step')
+    p.add_argument('--crop', type=int, default=None, help='square crop size')
+    p.add_argument('--amp', choices=['bf16'], default=None, help='bf16 autocast')
+    p.add_argument('--channels-last', action='store_true', help='channels-last weights/inputs')
+    p.add_argument('--compile', action='store_true', help='torch.compile the loss')
+    p.add_argument('--device', default=None, help='cpu | cuda[:i] (default: cuda if present)')
+    p.add_argument('--threads', type=int, default=None, help='torch threads (default: 1 on CPU)')
+    p.add_argument('--repeats', type=int, default=5, help='interleaved rounds (median taken)')
+    p.add_argument('--steps', type=int, default=2, help='steps per variant per round')
+    p.add_argument('--warmup', type=int, default=2, help='untimed steps per variant first')
+    p.add_argument('--clock', choices=['wall', 'cpu'], default='wall',
+                   help='wall time, or process CPU time (robust on a shared CPU machine)')
+    p.add_argument('--table', default=None, help='per-cell cost of this table instead')
+    p.add_argument('--seeds', type=int, default=None, help="seeds per cell (protocol's)")
+    p.add_argument('--no-check', action='store_true', help='skip the (a) == (b) check')
+
+
+def main(args: argparse.Namespace) -> int:
+    """Entry point of ``fusionbench bench`` (``args.argv``: the command line, for the rows)."""
+    if args.device is None:
+        args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        print('fusionbench bench: --device cuda but no CUDA device is visible', file=sys.stderr)
+        return 2
+    if args.threads is not None or args.device == 'cpu':
+        torch.set_num_threads(args.threads or 1)
+    import logging
+    from mmengine.logging import MMLogger
+    logging.getLogger('mmengine').setLevel(logging.WARNING)  # init_weights' per-tensor lines
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
+    if not hasattr(args, 'argv'):
+        args.argv = ['bench']
+    if args.table:
+        run_table(args)
+    else:
+        run_speed(args)
+    return 0
