@@ -93,17 +93,19 @@ class FiniteLossHook(Hook):
         interval = self.interval or (1 if loss.device.type == 'cpu' else CUDA_CHECK_INTERVAL)
         last = iteration >= getattr(getattr(runner, 'train_loop', None), 'max_iters', 1 << 62)
         if iteration % interval == 0 or last:
-            self._check()
+            self._check(iteration, 'at' if interval == 1 else 'by')
 
     def after_train(self, runner) -> None:
-        self._check()
+        self._check(runner.iter, 'by')
 
-    def _check(self) -> None:
+    def _check(self, iteration: int, when: str) -> None:
         first = int(self._first) if self._first is not None else 0
         if not _all_ranks(first == 0):  # every rank stops together: none is left waiting in DDP
-            value = float(self._value) if first else 'non-finite on another rank'
-            where = f' at iteration {first}' if first else ''
-            raise TrainingDiverged(f'loss is {value}{where}')
+            if first:
+                raise TrainingDiverged(f'loss is {float(self._value)} at iteration {first}')
+            # this rank's losses were finite: it knows only when the ranks compared flags
+            raise TrainingDiverged(f'loss is non-finite on another rank {when} iteration '
+                                   f'{iteration}')
 
 
 #: Iterations between two host reads of :class:`FiniteLossHook`'s flag on an accelerator.
