@@ -82,7 +82,7 @@ def test_missing_data_root_through_train_is_one_line(tmp_path, capsys, monkeypat
     assert main(['train', CEN, '--protocol', 'paper', '--work-dir', str(tmp_path / 'w')]) == 2
     lines = stderr_lines(capsys)
     assert len(lines) == 1, lines
-    assert lines[0].startswith('fusionbench: 1 missing input(s) for the run; first: missing '
+    assert lines[0].startswith('fusionbench: 2 missing input(s) for the run; first: missing '
                                f"NYUDv2 root {tmp_path / 'nodata' / 'nyudv2'}: run "
                                '`python -m fusionbench data prepare nyudv2')
 

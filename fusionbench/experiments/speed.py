@@ -147,7 +147,8 @@ class PerModalityCEN(nn.Module):
             identity = norm([conv(x) for x in xs])
         if isinstance(block, BasicBlock):
             out = self._fused(block, 'bn1', block.bn1([block.conv1(x) for x in xs]), losses)
-            out = block.bn2([block.conv2(block.relu(o)) for o in out])
+            out = self._fused(block, 'bn2', block.bn2([block.conv2(block.relu(o)) for o in out]),
+                              losses)
         else:
             out = [block.relu(o) for o in block.bn1([block.conv1(x) for x in xs])]
             out = self._fused(block, 'bn2', block.bn2([block.conv2(o) for o in out]), losses)
@@ -156,7 +157,7 @@ class PerModalityCEN(nn.Module):
 
     @staticmethod
     def _fused(block: nn.Module, norm_name: str, xs: list[Tensor], losses: dict) -> list[Tensor]:
-        fusion = block.fusion
+        fusion = block.fusions[norm_name] if norm_name in block.fusions else None
         if fusion is None:
             return xs
         bns = getattr(block, norm_name).bns

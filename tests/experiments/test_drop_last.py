@@ -14,7 +14,7 @@ from mmengine.runner import Runner
 from fusionbench.experiments.protocols import get_protocol
 from fusionbench.experiments.run import build_model, resolve_config
 
-PSP = 'table3/cen_pspnet-r152_450e_nyudv2-40.py'
+PSP = 'paper/cen_pspnet-r152_450e_nyudv2-40.py'
 FRAMES = 7  # batch 6: a full batch, then one sample
 
 

@@ -79,11 +79,12 @@ def test_a_record_from_other_code_is_not_reused(monkeypatch, tmp_path):
     """The grid reruns a cell whose only record came from another fingerprint and keeps it."""
     ran = []
 
-    def fake_execute(job, root=None, launcher='none', fresh=False):
+    def fake_execute(job, root=None, launcher='none', fresh=False, performance=None):
         ran.append(job.code)
         record = {'schema': 1, 'run_id': job.run_id, 'table': job.table, 'row': job.row,
                   'cell': job.cell, 'seed': job.seed, 'protocol': job.protocol,
-                  'status': 'ok', 'code_fingerprint': job.code}
+                  'status': 'ok', 'code_fingerprint': job.code,
+                  'metrics': {'primary': {'mIoU': 1.0}}, 'params': {'total': 1}}
         grid.write_json_atomic(os.path.join(grid.runs_dir(job.protocol, job.table, root),
                                             job.record_name), record)
         return record

@@ -84,7 +84,8 @@ def records(root: Path) -> list[dict]:
 
 
 def summary_line(out: str) -> str:
-    return next(line for line in out.splitlines() if line.startswith('table1 [smoke]: '))
+    return next(line for line in out.splitlines()
+                if line.startswith('table1 [smoke]: ') and 'runs planned' in line)
 
 
 # ----------------------------------------------------------------------------- 1: orphans, claims
