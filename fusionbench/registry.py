@@ -16,7 +16,7 @@ from typing import Any
 
 from mmengine.registry import Registry
 
-from fusionbench import compat
+from fusionbench import compat, paths
 
 compat.apply()
 
@@ -62,9 +62,10 @@ REGISTRIES: dict[str, Registry] = {
 }
 
 
-#: Comma-separated modules a user's package registers its parts in (e.g. fusion methods whose
-#: cards opt in to a table); imported before fusion methods are looked up or listed.
-PLUGINS_ENV = 'FUSIONBENCH_PLUGINS'
+#: ``$FUSIONBENCH_PLUGINS``: comma-separated modules a user's package registers its parts in
+#: (e.g. fusion methods whose cards opt in to a table); imported before fusion methods are
+#: looked up or listed.
+PLUGINS_ENV = paths.PLUGINS_ENV
 
 
 class PluginImportError(ImportError):

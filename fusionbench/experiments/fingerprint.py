@@ -21,7 +21,8 @@ from collections.abc import Iterable
 #: the baselines and the configs. Not: the report, the CLI, the grid, the docs.
 RESULT_SOURCES = (
     'fusionbench/models', 'fusionbench/fusion', 'fusionbench/data', 'fusionbench/evaluation',
-    'fusionbench/experiments/run.py', 'fusionbench/experiments/protocols.py',
+    'fusionbench/experiments/run.py', 'fusionbench/experiments/config_check.py',
+    'fusionbench/experiments/protocols.py',
     'fusionbench/hooks.py', 'fusionbench/modal.py', 'fusionbench/compat.py', 'baselines',
     'configs',
 )

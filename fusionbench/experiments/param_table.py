@@ -33,7 +33,7 @@ from fusionbench.evaluation.params import parameter_counts
 from fusionbench.experiments.aggregate import column_cell
 from fusionbench.experiments.paper import spec_paper_value
 from fusionbench.experiments.protocols import Protocol, get_protocol
-from fusionbench.experiments.run import build_model, resolve_config
+from fusionbench.experiments.config_check import build_model, resolve_config
 from fusionbench.experiments.tables import ParamsColumn, TableSpec, get_table
 from fusionbench.fusion.base import fusion_cards
 
