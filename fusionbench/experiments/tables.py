@@ -5,6 +5,14 @@ in two settings), each a config file under ``configs/`` plus dotted overrides. T
 every (row, cell, seed); aggregation reads the metric columns off the records; the report puts
 the paper's number (``results/paper/<table>.csv``, column ``paper_columns[c]``) beside ours.
 Tables register as factory functions in :data:`fusionbench.registry.TABLES`.
+
+Table 2's method rows are not listed here: they are generated from the fusion methods'
+cards (:class:`~fusionbench.fusion.base.FusionCard`: ``tables``, ``stages``, ``settings``,
+``setting_args``, ``paper_rows``), like timm's ``list_models``, so a method enters the table, its
+parameter table and its claims by registering a card that opts in -- from ``baselines/`` or
+from a user's package named in ``$FUSIONBENCH_PLUGINS``. Each cell is one of two base configs
+(``configs/table2/{common,same}_...``) plus the ``model.fusion`` override of the method × stage ×
+setting (mmsegmentation's configs-as-diffs).
 """
 from __future__ import annotations
 

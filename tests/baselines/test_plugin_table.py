@@ -98,6 +98,9 @@ def test_a_plugin_method_is_listed_by_run_and_params(plugin, capsys):
               and 'fusion_params_m' in line]
     assert [f[2] for f in fusion] == ['same']  # the scale, C = 64 at stage 4: 0.00 M
     assert float(fusion[0][3]) == pytest.approx(0.0, abs=0.005)
+    assert main(['list', 'fusions']) == 0
+    cards = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    assert cards['fb_test_max'][3] == 'table2' and cards['fb_test_ablation'][3] == '-'
 
 
 def test_without_the_plugin_table2_has_only_the_built_in_methods(monkeypatch):
