@@ -86,7 +86,7 @@ def _naming_write_errors(folder: str):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from fusionbench.fusion.base import fusion_cards
+    from fusionbench.fusion.base import FusionModule, fusion_cards
 
     if args.what == 'fusions':  # $FUSIONBENCH_PLUGINS included; the tables each card enters
         for card in fusion_cards():
