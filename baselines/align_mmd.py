@@ -36,7 +36,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fusionbench import registry
-from fusionbench.fusion.base import FusionCard, FusionModule, FusionOutput, FusionPoint
+from fusionbench.fusion.base import (STAGE_SETS, FusionCard, FusionModule, FusionOutput,
+                                     FusionPoint)
 from fusionbench.modal import split_modalities
 
 EPS = 1e-8
@@ -147,7 +148,9 @@ class AlignMMD(FusionModule):
         name='align_mmd',
         summary='keep every stream; multi-kernel MMD between projected modality features as a loss',
         paper='Wang et al., ECCV 2016 [46]; Table 2 of Wang et al., NeurIPS 2020',
-        position='stage', settings=('common', 'same'))
+        position='stage', settings=('common', 'same'),
+        label='Align (MMD)', stages=tuple(STAGE_SETS), tables=('table2',),
+        paper_rows={'table2': 'align'}, inferred_design=True)
     keeps_streams = True
 
     def __init__(self, point: FusionPoint, loss_weight: float = 1.0, pool_size: int = 8,

@@ -19,7 +19,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from fusionbench import registry
-from fusionbench.fusion.base import FusionCard, FusionModule, FusionOutput, FusionPoint
+from fusionbench.fusion.base import (MERGE_OR_KEEP, STAGE_SETS, FusionCard, FusionModule,
+                                     FusionOutput, FusionPoint)
 from fusionbench.modal import split_modalities
 
 
@@ -37,7 +38,9 @@ class AverageFusion(FusionModule):
     card = FusionCard(
         name='average', summary='element-wise mean of the modalities (parameter-free)',
         paper='Hazirbas et al., ACCV 2016 [18]; Table 4 of Wang et al., NeurIPS 2020',
-        position='stage', settings=('common', 'same'), parameter_free=True)
+        position='stage', settings=('common', 'same'), parameter_free=True,
+        label='Average', stages=tuple(STAGE_SETS), setting_args=MERGE_OR_KEEP,
+        tables=('table2',))
 
     def __init__(self, point: FusionPoint, keep_streams: bool = False):
         super().__init__(point)

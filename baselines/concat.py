@@ -27,7 +27,8 @@ from torch import Tensor, nn
 
 from baselines.streams import fusion_input, stream_norm
 from fusionbench import registry
-from fusionbench.fusion.base import FusionCard, FusionModule, FusionOutput, FusionPoint
+from fusionbench.fusion.base import (MERGE_OR_KEEP, STAGE_SETS, FusionCard, FusionModule,
+                                     FusionOutput, FusionPoint)
 
 
 @registry.FUSIONS.register_module(name='concat')
@@ -45,7 +46,9 @@ class ConcatFusion(FusionModule):
     card = FusionCard(
         name='concat', summary='concatenate the modalities, 1×1 conv back to C (+BN, ReLU)',
         paper='Zeng et al., CVPR 2019 [50]; Table 2 of Wang et al., NeurIPS 2020',
-        position='stage', settings=('common', 'same'))
+        position='stage', settings=('common', 'same'),
+        label='Concat', stages=tuple(STAGE_SETS), setting_args=MERGE_OR_KEEP,
+        tables=('table2',), paper_rows={'table2': 'concat'})
 
     def __init__(self, point: FusionPoint, keep_streams: bool = False):
         super().__init__(point)

@@ -27,7 +27,8 @@ from torch import Tensor, nn
 
 from baselines.streams import fusion_input, stream_norm
 from fusionbench import registry
-from fusionbench.fusion.base import FusionCard, FusionModule, FusionOutput, FusionPoint
+from fusionbench.fusion.base import (MERGE_OR_KEEP, STAGE_SETS, FusionCard, FusionModule,
+                                     FusionOutput, FusionPoint)
 
 
 @registry.FUSIONS.register_module(name='self_attention')
@@ -47,7 +48,9 @@ class SelfAttentionFusion(FusionModule):
         name='self_attention',
         summary='SSMA: sigmoid-gated concatenation (bottleneck η=32), 3×3 conv back to C',
         paper='Valada et al., IJCV 2020 [44]; Table 2 of Wang et al., NeurIPS 2020',
-        position='stage', settings=('common', 'same'), extra={'reduction': 32})
+        position='stage', settings=('common', 'same'), extra={'reduction': 32},
+        label='Self-att. (SSMA)', stages=tuple(STAGE_SETS), setting_args=MERGE_OR_KEEP,
+        tables=('table2',), paper_rows={'table2': 'self_att'}, inferred_design=True)
 
     def __init__(self, point: FusionPoint, keep_streams: bool = False, reduction: int = 32):
         super().__init__(point)

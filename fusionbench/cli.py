@@ -86,12 +86,13 @@ def _naming_write_errors(folder: str):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from fusionbench.fusion.base import FusionModule
+    from fusionbench.fusion.base import FusionModule, fusion_cards
 
-    if args.what == 'fusions':
-        for name in registry.list_names(registry.FUSIONS, FusionModule):
-            card = registry.FUSIONS.get(name).card
-            print(f'{name:16s} {card.position:6s} {"/".join(card.settings):12s} {card.summary}')
+    if args.what == 'fusions':  # $FUSIONBENCH_PLUGINS included; the tables each card enters
+        for card in fusion_cards():
+            tables = ','.join(card.tables) or '-'
+            print(f'{card.name:16s} {card.position:6s} {"/".join(card.settings):12s} '
+                  f'{tables:8s} {card.summary}')
         return 0
     if args.what == 'models':
         names = [n for n in registry.list_names(registry.MODELS)

@@ -49,6 +49,12 @@ class RecordError(FusionbenchError):
         return type(self), (self.path, self.reason)
 
 
+
+class PreflightError(RuntimeError):
+    """Inputs of a run are missing; the first line counts them, one line per input follows
+    (raised by :func:`fusionbench.experiments.preflight.prepare`)."""
+
+
 def is_write_error(err: BaseException) -> bool:
     """An ``OSError`` a write raises when the disk is full or the folder read-only."""
     return isinstance(err, OSError) and err.errno in WRITE_ERRNOS
@@ -89,7 +95,6 @@ def expected_errors() -> dict[type, Callable[[BaseException], str]]:
     """Each expected error type and how it becomes one line (most specific types first)."""
     from fusionbench.compat import CheckpointError
     from fusionbench.data.errors import DataError
-    from fusionbench.experiments.preflight import PreflightError
     from fusionbench.registry import UnknownNameError
 
     return {

@@ -10,11 +10,13 @@ lists what is registered.
 """
 from __future__ import annotations
 
+import importlib
+import os
 from typing import Any
 
 from mmengine.registry import Registry
 
-from fusionbench import compat
+from fusionbench import compat, paths
 
 compat.apply()
 
@@ -58,6 +60,39 @@ REGISTRIES: dict[str, Registry] = {
     'models': MODELS, 'datasets': DATASETS, 'transforms': TRANSFORMS,
     'metrics': METRICS, 'hooks': HOOKS, 'tables': TABLES, 'protocols': PROTOCOLS,
 }
+
+
+#: ``$FUSIONBENCH_PLUGINS``: comma-separated modules a user's package registers its parts in
+#: (e.g. fusion methods whose cards opt in to a table); imported before fusion methods are
+#: looked up or listed.
+PLUGINS_ENV = paths.PLUGINS_ENV
+
+
+class PluginImportError(ImportError):
+    """A module named in ``$FUSIONBENCH_PLUGINS`` that cannot be imported (one-line message)."""
+
+
+def plugin_modules() -> list[str]:
+    """The module names of ``$FUSIONBENCH_PLUGINS`` (comma-separated; empty when unset)."""
+    return [m.strip() for m in os.environ.get(PLUGINS_ENV, '').split(',') if m.strip()]
+
+
+def import_plugins() -> list[str]:
+    """Import the modules of ``$FUSIONBENCH_PLUGINS`` (mmengine's ``custom_imports`` for the
+    whole command: the grid's workers inherit the variable); returns their names.
+
+    Raises :class:`PluginImportError` naming the module and the variable when one fails.
+    Python caches imported modules, so repeated calls cost a dict lookup each.
+    """
+    modules = plugin_modules()
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise PluginImportError(
+                f'${PLUGINS_ENV}: cannot import {module!r} ({err}); put its package on '
+                f'PYTHONPATH or remove it from ${PLUGINS_ENV}') from err
+    return modules
 
 
 class UnknownNameError(KeyError):

@@ -8,9 +8,17 @@ traceback from deep inside mmengine's Runner or the first forward pass.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fusionbench.errors import ConfigError
+from fusionbench.fidelity import apply_fidelity
+from fusionbench.paths import config_path
+
+if TYPE_CHECKING:
+    import torch
+    from mmengine.config import Config
+
+    from fusionbench.experiments.protocols import Protocol
 
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
@@ -39,6 +47,36 @@ def load_config(path: str):
                 continue
         raise ConfigError(f'{path}: syntax error ({err.msg}, line {err.lineno}) in it or one of '
                           'its _base_ files; fix the config file') from err
+
+
+def resolve_config(config: str | Config, protocol: Protocol, seed: int,
+                   overrides: dict | None = None, work_dir: str | None = None) -> Config:
+    """The config that runs: the file, the row's overrides, the protocol, the fidelity mode
+    (the config's ``fidelity`` key, :mod:`fusionbench.fidelity`), the seed.
+
+    Lives here, not in the training module, so the preflight, the grid and the parameter table
+    resolve configs without importing :mod:`fusionbench.experiments.run`.
+    """
+    if isinstance(config, str):
+        cfg = load_config(config_path(config))  # a syntax error names the file
+    else:
+        cfg = config
+    if overrides:
+        cfg.merge_from_dict(overrides)
+    cfg = protocol.apply(cfg)
+    apply_fidelity(cfg, keep_l1_weight=protocol.l1_weight is not None)
+    cfg.randomness = dict(seed=seed, deterministic=False)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    return cfg
+
+
+def build_model(cfg: Config) -> torch.nn.Module:
+    """Build ``cfg.model`` from fusionbench's registry (no weights loaded)."""
+    from fusionbench import registry
+
+    return registry.build(registry.MODELS, cfg.model.to_dict() if hasattr(cfg.model, 'to_dict')
+                          else dict(cfg.model))
 
 
 def _base_files(path: str) -> list[str]:
@@ -105,8 +143,6 @@ def check_modalities(cfg: Any, source: str) -> None:
 
 def check_model_builds(cfg: Any, source: str) -> None:
     """``model`` builds (no weights are loaded); a failure names the config and the reason."""
-    from fusionbench.experiments.run import build_model
-
     try:
         build_model(cfg)
     except Exception as err:  # noqa: BLE001 - whatever the constructor rejects is a config error

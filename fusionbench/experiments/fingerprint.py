@@ -22,7 +22,8 @@ from collections.abc import Iterable
 #: Not: the report, the CLI, the grid, the docs.
 RESULT_SOURCES = (
     'fusionbench/models', 'fusionbench/fusion', 'fusionbench/data', 'fusionbench/evaluation',
-    'fusionbench/tasks', 'fusionbench/experiments/run.py', 'fusionbench/experiments/protocols.py',
+    'fusionbench/tasks', 'fusionbench/experiments/run.py',
+    'fusionbench/experiments/config_check.py', 'fusionbench/experiments/protocols.py',
     'fusionbench/hooks.py', 'fusionbench/plateau.py', 'fusionbench/fidelity.py',
     'fusionbench/modal.py', 'fusionbench/compat.py', 'baselines', 'configs',
 )

@@ -42,8 +42,9 @@ from fusionbench.errors import RecordError, WriteError, is_write_error, write_er
 from fusionbench.experiments.leases import CellClaim, describe
 from fusionbench.experiments.protocols import Protocol, get_protocol
 from fusionbench.experiments.records import RECORD_SCHEMA, expected_record, read_record
-from fusionbench.experiments.run import REPO_ROOT, config_path, resolve_config
+from fusionbench.experiments.config_check import resolve_config
 from fusionbench.experiments.tables import TableSpec, get_table
+from fusionbench.paths import REPO_ROOT, config_path
 
 
 @dataclass(frozen=True)

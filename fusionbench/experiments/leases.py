@@ -24,7 +24,8 @@ from typing import Any
 
 from filelock import FileLock
 
-LEASE_ENV = 'FUSIONBENCH_LEASE_S'
+from fusionbench.paths import LEASE_ENV
+
 DEFAULT_LEASE_S = 60.0
 
 

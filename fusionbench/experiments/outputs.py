@@ -16,14 +16,9 @@ from fusionbench.experiments.aggregate import aggregate, load_records, write_tab
 from fusionbench.experiments.grid import Job, results_root, runs_dir
 from fusionbench.experiments.leases import pid_alive
 from fusionbench.experiments.protocols import get_protocol
-from fusionbench.experiments.run import REPO_ROOT
 from fusionbench.experiments.tables import get_table
+from fusionbench.paths import reports_root  # noqa: F401 - re-exported for the CLI
 from fusionbench.report.plots import plot_heads, plot_metric_vs_params
-
-
-def reports_root() -> str:
-    """``$FUSIONBENCH_REPORTS`` or the repo's ``reports/``."""
-    return os.environ.get('FUSIONBENCH_REPORTS', os.path.join(REPO_ROOT, 'reports'))
 
 
 def write_outputs(table: str, protocol: str, jobs: list[Job], root: str | None = None) -> list[Path]:

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-#: ``<repo>/results/paper``, next to the package in a source checkout.
-PAPER_DIR = Path(__file__).resolve().parents[2] / 'results' / 'paper'
+from fusionbench.paths import PAPER_DIR  # noqa: F401 - ``<repo>/results/paper``, the reference
 
 TABLES = ('table1', 'table2', 'table3', 'table4', 'table5')
 

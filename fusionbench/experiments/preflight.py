@@ -23,10 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from fusionbench.experiments.run import REPO_ROOT
-
-DATA_ENV, WEIGHTS_ENV = 'FUSIONBENCH_DATA', 'FUSIONBENCH_WEIGHTS'
-DATA_PREFIX, WEIGHTS_PREFIX = 'data', 'checkpoints'
+from fusionbench.errors import PreflightError
+from fusionbench.paths import (CONFIG_ROOT, DATA_ENV, DATA_PREFIX, REPO_ROOT, WEIGHTS_ENV,
+                               WEIGHTS_PREFIX, data_root, weights_root)
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 GENERATED = ('SyntheticScenes',)
 
@@ -53,10 +52,6 @@ TORCHVISION_WEIGHTS = {
 }
 
 
-class PreflightError(RuntimeError):
-    """Inputs of a run are missing; the first line counts them, one line per input follows."""
-
-
 @dataclass(frozen=True)
 class Missing:
     """One missing input: what it is, where it should be, how to get it there."""
@@ -70,17 +65,6 @@ class Missing:
 
 
 # ----------------------------------------------------------------------------- paths
-def data_root() -> str:
-    """What ``data/`` in a config means: ``$FUSIONBENCH_DATA`` or ``<repo>/data``."""
-    return os.environ.get(DATA_ENV) or os.path.join(REPO_ROOT, DATA_PREFIX)
-
-
-def weights_root() -> str:
-    """What ``checkpoints/`` in a config means: ``$FUSIONBENCH_WEIGHTS`` or
-    ``<repo>/checkpoints``."""
-    return os.environ.get(WEIGHTS_ENV) or os.path.join(REPO_ROOT, WEIGHTS_PREFIX)
-
-
 def resolve_path(path: str | None) -> str | None:
     """``data/x`` -> ``<data root>/x``, ``checkpoints/x`` -> ``<weights root>/x``; else as is."""
     if not isinstance(path, str) or not path or os.path.isabs(path):
@@ -263,7 +247,7 @@ def check_target(target: str, protocol: str = 'paper') -> tuple[int, list[Missin
     (e.g. ``configs/paper``) or a registered table (its every cell) under ``protocol``."""
     from fusionbench import registry
     from fusionbench.experiments.protocols import get_protocol
-    from fusionbench.experiments.run import CONFIG_ROOT, resolve_config
+    from fusionbench.experiments.config_check import resolve_config
 
     proto = get_protocol(protocol)
     if target in registry.list_names(registry.TABLES):

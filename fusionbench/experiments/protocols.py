@@ -15,12 +15,12 @@ Protocol settings are data (:class:`Protocol`); :meth:`Protocol.apply` rewrites 
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass, field
 
 from mmengine.config import Config
 
 from fusionbench import registry
+from fusionbench.paths import cache_root
 
 RGB_MEAN, RGB_STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
 # Depth of the synthetic rooms is 0.5-8 m; holes are 0 (they normalise to a distinct value).
@@ -28,9 +28,9 @@ DEPTH_MEAN, DEPTH_STD = (2.8,), (1.6,)
 
 
 def default_cache_dir() -> str:
-    """Where generated scenes are cached: ``$FUSIONBENCH_CACHE`` or ``~/.cache/fusionbench``."""
-    return os.environ.get('FUSIONBENCH_CACHE',
-                          os.path.join(os.path.expanduser('~'), '.cache', 'fusionbench'))
+    """Where generated scenes are cached: ``$FUSIONBENCH_CACHE`` or ``~/.cache/fusionbench``
+    (:func:`fusionbench.paths.cache_root`)."""
+    return cache_root()
 
 
 @dataclass(frozen=True)

@@ -14,50 +14,22 @@ from typing import Any
 import torch
 from mmengine.config import Config
 
-from fusionbench import compat, registry
+from fusionbench import compat
 from fusionbench.evaluation.params import parameter_counts
-from fusionbench.fidelity import apply_fidelity
+# Config resolution lives in config_check (the preflight uses it without importing this
+# training module) and the roots in fusionbench.paths; both are re-exported for callers.
+from fusionbench.experiments.config_check import build_model, resolve_config  # noqa: F401
+from fusionbench.experiments.preflight import prepare
 from fusionbench.hooks import RngStateHook, TrainingDiverged
-from fusionbench.experiments.protocols import Protocol
+from fusionbench.paths import CONFIG_ROOT, REPO_ROOT, config_path  # noqa: F401
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CONFIG_ROOT = os.path.join(REPO_ROOT, 'configs')
 #: Head name under which a record also keeps the model's main prediction (the α-ensemble, or the
 #: only modality of a uni-modal model), so one table column can span both kinds of rows.
 PRIMARY_HEAD = 'primary'
 
-
-def config_path(config: str) -> str:
-    """Absolute path of ``config`` (absolute, relative to cwd, or relative to ``configs/``)."""
-    for candidate in (config, os.path.join(CONFIG_ROOT, config)):
-        if os.path.isfile(candidate):
-            return os.path.abspath(candidate)
-    raise FileNotFoundError(f'config not found: {config} (looked in . and {CONFIG_ROOT})')
-
-
-def resolve_config(config: str | Config, protocol: Protocol, seed: int,
-                   overrides: dict | None = None, work_dir: str | None = None) -> Config:
-    """The config that runs: the file, the row's overrides, the protocol, the fidelity mode
-    (the config's ``fidelity`` key, :mod:`fusionbench.fidelity`), the seed."""
-    if isinstance(config, str):
-        from fusionbench.experiments.config_check import load_config
-        cfg = load_config(config_path(config))  # a syntax error names the file
-    else:
-        cfg = config
-    if overrides:
-        cfg.merge_from_dict(overrides)
-    cfg = protocol.apply(cfg)
-    apply_fidelity(cfg, keep_l1_weight=protocol.l1_weight is not None)
-    cfg.randomness = dict(seed=seed, deterministic=False)
-    if work_dir is not None:
-        cfg.work_dir = work_dir
-    return cfg
-
-
-def build_model(cfg: Config) -> torch.nn.Module:
-    """Build ``cfg.model`` from fusionbench's registry (no weights loaded)."""
-    return registry.build(registry.MODELS, cfg.model.to_dict() if hasattr(cfg.model, 'to_dict')
-                          else dict(cfg.model))
+__all__ = ['CONFIG_ROOT', 'PERFORMANCE_KEYS', 'PRIMARY_HEAD', 'REPO_ROOT', 'apply_performance',
+           'build_model', 'config_path', 'resolve_config', 'resolve_performance',
+           'train_and_evaluate']
 
 
 PERFORMANCE_KEYS = ('amp', 'channels_last', 'compile', 'deterministic')
@@ -144,7 +116,6 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False,
     """
     from mmengine.runner import Runner
 
-    from fusionbench.experiments.preflight import prepare
 
     compat.apply()
     compat.enforce_weights_only_loading()  # resume / load_from / Pretrained: weights only

@@ -5,6 +5,14 @@ in two settings), each a config file under ``configs/`` plus dotted overrides. T
 every (row, cell, seed); aggregation reads the metric columns off the records; the report puts
 the paper's number (``results/paper/<table>.csv``, column ``paper_columns[c]``) beside ours.
 Tables register as factory functions in :data:`fusionbench.registry.TABLES`.
+
+Table 2's method rows are not listed here: they are generated from the fusion methods'
+cards (:class:`~fusionbench.fusion.base.FusionCard`: ``tables``, ``stages``, ``settings``,
+``setting_args``, ``paper_rows``), like timm's ``list_models``, so a method enters the table, its
+parameter table and its claims by registering a card that opts in -- from ``baselines/`` or
+from a user's package named in ``$FUSIONBENCH_PLUGINS``. Each cell is one of two base configs
+(``configs/table2/{common,same}_...``) plus the ``model.fusion`` override of the method × stage ×
+setting (mmsegmentation's configs-as-diffs).
 """
 from __future__ import annotations
 
@@ -13,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fusionbench import registry
+from fusionbench.fusion.base import STAGE_SETS, FusionCard, fusion_cards
 
 MAIN_CELL = 'main'
 
@@ -30,7 +39,8 @@ class Row:
     """A table row: its id (the paper's row key where the paper has it) and its cells.
 
     ``column_cells`` overrides the table's ``column_cells`` for this row, e.g. Table 2's
-    uni-modal rows read their "commonly-used" columns from their only cell.
+    uni-modal rows read their "commonly-used" columns from their only cell. ``method`` /
+    ``stage``: the fusion method's registry name and its stage set, where the row has them.
     """
 
     id: str
@@ -39,6 +49,8 @@ class Row:
     paper_row: str | None = None
     note: str = ''
     column_cells: dict[str, str] = field(default_factory=dict)
+    method: str | None = None
+    stage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -254,19 +266,29 @@ def table3_sunrgbd() -> TableSpec:
 
 
 # ----------------------------------------------------------------------------- Table 2
-T2 = 'table2/{}_refinenet-r101_300e_nyudv2-40.py'
+#: Table 2's base config per setting; a row's cell applies its method × stage as overrides.
+T2_BASE = 'table2/{}_refinenet-r101_300e_nyudv2-40.py'
 T2_COMMON, T2_SAME = 'common', 'same'
-T2_STAGES = ('early', 'middle', 'late', 'all')
-#: (row key prefix = the paper's, config name prefix, label, in the paper's Table 2)
-T2_METHODS = (('concat', 'concat', 'Concat', True), ('align', 'align-mmd', 'Align (MMD)', True),
-              ('self_att', 'self-attention', 'Self-att. (SSMA)', True),
-              ('average', 'average', 'Average', False))
+T2_SETTINGS = (T2_COMMON, T2_SAME)
+T2_STAGES = tuple(STAGE_SETS)
+#: The uni-modal rows' overrides on the ``same`` base (depth broadened to 3 channels by
+#: repetition, the paper's footnote 3).
+T2_UNIMODAL = {
+    'rgb': {'model.modalities': ('rgb',)},
+    'depth': {'model.modalities': ('depth',),
+              'model.data_preprocessor': dict(type='MultiModalDataPreprocessor',
+                                              modalities=('depth',), channels=3)},
+}
 
 
-def _table2_row_method(record: dict) -> str:
-    """Constant column ``method`` (the plots' hue): the row key without its stage."""
-    row = str(record['row'])
-    return row.rsplit('_', 1)[0] if row.endswith(T2_STAGES) else row.split('_')[0]
+@dataclass(frozen=True)
+class RowValue:
+    """A constant column read off the table's rows: ``{row id: value}`` (None elsewhere)."""
+
+    values: dict
+
+    def __call__(self, record: dict) -> Any:
+        return self.values.get(str(record['row']))
 
 
 def _table2_fusion_count(record: dict) -> int:
@@ -275,10 +297,46 @@ def _table2_fusion_count(record: dict) -> int:
     return int(record['params']['fusion'])
 
 
-def _table2_row_stage(record: dict) -> str | None:
-    """Constant column ``stage`` (the plots' marker): early / middle / late / all, or None."""
-    stage = str(record['row']).rsplit('_', 1)[-1]
-    return stage if stage in T2_STAGES else None
+def method_rows(card: FusionCard, table: str, settings: tuple[str, ...] = T2_SETTINGS,
+                base: str = T2_BASE) -> list[Row]:
+    """A method's rows of ``table``: one per stage of its card, one cell per setting.
+
+    Row id ``<card.name>_<stage>``; ``paper_row`` the paper's key (``card.paper_rows[table]``)
+    or None (our addition, noted). Each cell is ``base.format(setting)`` with the override
+    ``model.fusion = card.fusion_cfg(stage, setting)``.
+    """
+    paper_key = card.paper_rows.get(table)
+    return [Row(f'{card.name}_{stage}', f'{card.display} ({stage})',
+                {setting: Cell(base.format(setting),
+                               {'model.fusion': card.fusion_cfg(stage, setting)})
+                 for setting in settings if setting in card.settings},
+                paper_row=f'{paper_key}_{stage}' if paper_key else None,
+                note='' if paper_key else f"not in the paper's {_table_title(table)}",
+                method=card.name, stage=stage)
+            for stage in card.stages]
+
+
+def _table_title(table: str) -> str:
+    """``'table2'`` -> ``'Table 2'`` (the paper's way of naming it)."""
+    return f'Table {table[len("table"):]}' if table.startswith('table') else table
+
+
+def table_cards(table: str) -> tuple[list[FusionCard], list[FusionCard]]:
+    """The fusion methods that opt in to ``table``: (the paper's, in the paper's row order;
+    our additions, by name)."""
+    from fusionbench.experiments.paper import load_paper_table
+
+    cards = fusion_cards(table)
+    ours = [c for c in cards if table not in c.paper_rows]
+    paper = [c for c in cards if table in c.paper_rows]
+    order = list(load_paper_table(table)['row'])
+
+    def first_row(card: FusionCard) -> int:
+        prefix = f'{card.paper_rows[table]}_'
+        return min((i for i, row in enumerate(order) if str(row).startswith(prefix)),
+                   default=len(order))
+
+    return sorted(paper, key=first_row), ours
 
 
 @registry.TABLES.register_module(name='table2')
@@ -290,26 +348,21 @@ def table2() -> TableSpec:
     BNs, every stream kept). The uni-modal rows and CEN have one cell (``same``); the uni-modal
     networks are the same in both settings, so their commonly-used columns read that cell.
     """
-    from fusionbench.experiments.claims import PAPER_CLAIMS
+    from fusionbench.experiments.claims import table2_claims
 
     def unimodal(modality: str) -> Row:
         return Row(f'unimodal_{modality}', f'uni-modal {modality}',
-                   {T2_SAME: Cell(T2.format(f'unimodal-{modality}'))},
+                   {T2_SAME: Cell(T2_BASE.format(T2_SAME), T2_UNIMODAL[modality])},
                    paper_row=f'unimodal_{modality}',
-                   column_cells={'common_miou': T2_SAME, 'params_common_m': T2_SAME})
+                   column_cells={'common_miou': T2_SAME, 'params_common_m': T2_SAME},
+                   method='unimodal')
 
-    def baselines(in_paper: bool) -> list[Row]:
-        return [Row(f'{key}_{stage}', f'{label} ({stage})',
-                    {T2_COMMON: Cell(T2.format(f'{config}-{stage}-common')),
-                     T2_SAME: Cell(T2.format(f'{config}-{stage}-same'))},
-                    paper_row=f'{key}_{stage}' if in_paper else None,
-                    note='' if in_paper else "not in the paper's Table 2 (Table 4 has averaging)")
-                for key, config, label, listed in T2_METHODS if listed == in_paper
-                for stage in T2_STAGES]
-
+    paper_cards, our_cards = table_cards('table2')
     cen = Row('cen', 'CEN (channel exchanging)', {T2_SAME: Cell(T1.format('cen-directed-l1half'))},
-              paper_row='cen')
-    rows = [unimodal('rgb'), unimodal('depth'), *baselines(True), cen, *baselines(False)]
+              paper_row='cen', method='cen')
+    rows = [unimodal('rgb'), unimodal('depth'),
+            *[row for card in paper_cards for row in method_rows(card, 'table2')], cen,
+            *[row for card in our_cards for row in method_rows(card, 'table2')]]
     metrics = [Metric('common_miou', PRIMARY, cell=T2_COMMON),
                Metric('rgb_miou', 'rgb', cell=T2_SAME),
                Metric('depth_miou', 'depth', cell=T2_SAME),
@@ -331,11 +384,13 @@ def table2() -> TableSpec:
                        'fusion_params_m': 'fusion_params_m'},
         constant_columns={**{name: getter for name, (getter, _) in params.items()},
                           'fusion_params_count': _table2_fusion_count,
-                          'method': _table2_row_method, 'stage': _table2_row_stage},
+                          'method': RowValue({r.id: r.method for r in rows}),
+                          'stage': RowValue({r.id: r.stage for r in rows})},
         column_cells={**{m.column: m.cell for m in metrics},
                       **{name: cell for name, (_, cell) in params.items()},
                       'fusion_params_count': T2_SAME},
-        claims=list(PAPER_CLAIMS.get('table2', [])),
+        claims=table2_claims([r.id for card in paper_cards for r in method_rows(card, 'table2')],
+                             our_cards),
         plots=[dict(name='miou_vs_fusion_params', y_col='ensemble_miou', **plot),
                dict(name='common_miou_vs_fusion_params', y_col='common_miou', **plot)],
     )

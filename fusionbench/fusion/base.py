@@ -36,6 +36,12 @@ POSITIONS = ('block', 'stage')
 #: Fusion config keys that say where the modules go (read by the backbone, not the module):
 #: ``stages`` (1..4) and, for block positions, ``after_norms`` (which 3×3 convs' norms).
 PLACEMENT_KEYS = ('stages', 'after_norms')
+#: The stage sets of ``'stage'`` positions, by the paper's names (Table 2: early = after stage 2,
+#: middle = after stage 3, late = after stage 4, all = after stages 1-4).
+STAGE_SETS = {'early': (2,), 'middle': (3,), 'late': (4,), 'all': (1, 2, 3, 4)}
+#: Table 2's two settings as module arguments, for methods that can merge or keep the streams:
+#: ``common`` merges into one stream, ``same`` keeps every stream (see the module docstring).
+MERGE_OR_KEEP = {'common': {'keep_streams': False}, 'same': {'keep_streams': True}}
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,31 @@ class FusionPoint:
 
 @dataclass(frozen=True)
 class FusionCard:
-    """A fusion method's model card, as data (shown by ``fusionbench list fusions``)."""
+    """A fusion method's model card, as data (shown by ``fusionbench list fusions``).
+
+    The card also declares the method's grid, which the tables read (adding a method to a
+    table is its card, nothing else):
+
+    Attributes:
+        name: the registry name (one name everywhere: config ``type``, row ids, plots).
+        summary, paper: one line on the design and its source.
+        position: ``'block'`` or ``'stage'`` (see :data:`POSITIONS`).
+        settings: the settings it runs in (``'common'``: separate networks merged into one
+            stream; ``'same'``: CEN's setting, every stream kept).
+        parameter_free: no parameters of its own.
+        extra: design constants worth showing.
+        label: the display name (the paper's, e.g. ``'Align (MMD)'``; default ``name``).
+        stages: the stage sets of :data:`STAGE_SETS` it supports, in order.
+        setting_args: ``{setting: module kwargs}`` that select a setting (e.g.
+            :data:`MERGE_OR_KEEP`); a setting not listed adds no argument.
+        tables: the tables it enters (opt-in: ablation variants and user methods stay out of
+            the paper's tables and claims unless their card names the table).
+        paper_rows: ``{table: the paper's row key prefix}`` where the paper has the method
+            (e.g. ``{'table2': 'align'}`` for the rows ``align_early`` ...); a method in
+            ``tables`` without one is our addition, shown "not in the paper".
+        inferred_design: the design is inferred from the paper's parameter counts (the
+            parameter table allows 5 % instead of 0.1 M).
+    """
 
     name: str
     summary: str
@@ -76,6 +106,28 @@ class FusionCard:
     settings: tuple[str, ...] = ('same',)
     parameter_free: bool = False
     extra: dict = field(default_factory=dict)
+    label: str = ''
+    stages: tuple[str, ...] = ()
+    setting_args: dict = field(default_factory=dict)
+    tables: tuple[str, ...] = ()
+    paper_rows: dict = field(default_factory=dict)
+    inferred_design: bool = False
+
+    @property
+    def display(self) -> str:
+        """The display name: ``label``, else ``name``."""
+        return self.label or self.name
+
+    def fusion_cfg(self, stage: str, setting: str) -> dict:
+        """The ``model.fusion`` config of this method at ``stage`` in ``setting``.
+
+        Raises ``ValueError`` naming the method when it does not support the stage or setting.
+        """
+        if stage not in self.stages or setting not in self.settings:
+            raise ValueError(f'fusion method {self.name!r} supports stages {list(self.stages)} '
+                             f'and settings {list(self.settings)}, not ({stage!r}, {setting!r})')
+        return dict(type=self.name, **self.setting_args.get(setting, {}),
+                    stages=STAGE_SETS[stage])
 
 
 class FusionModule(nn.Module):
@@ -119,8 +171,23 @@ class NoFusion(FusionModule):
 
 
 def fusion_class(cfg: dict) -> type[FusionModule]:
-    """The registered class of a fusion config (unknown names fail in one line)."""
+    """The registered class of a fusion config (unknown names fail in one line).
+
+    The plugin modules of ``$FUSIONBENCH_PLUGINS`` are imported first (a user's methods).
+    """
+    registry.import_plugins()
     return registry.get(registry.FUSIONS, cfg['type'], kind='fusion', subclass_of=FusionModule)
+
+
+def fusion_cards(table: str | None = None) -> list[FusionCard]:
+    """The cards of every registered fusion method, by registry name, plugins included.
+
+    ``table``: only the methods whose card opts in to that table (``card.tables``).
+    """
+    registry.import_plugins()
+    names = registry.list_names(registry.FUSIONS, subclass_of=FusionModule)
+    cards = [registry.FUSIONS.get(name).card for name in names]
+    return [card for card in cards if table is None or table in card.tables]
 
 
 def build_fusion(cfg: dict, point: FusionPoint, norm: nn.Module | None = None) -> FusionModule:

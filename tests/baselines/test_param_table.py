@@ -12,6 +12,7 @@ from fusionbench.cli import main
 from fusionbench.experiments.param_table import (ParamCell, format_param_table, param_rows,
                                                  tolerance_m)
 from fusionbench.experiments.tables import get_table
+from fusionbench.fusion.base import fusion_cards
 
 
 @pytest.fixture(scope='module')
@@ -39,9 +40,10 @@ def test_exact_cells_round_to_the_papers_numbers(cells):
     exact = {('unimodal_rgb', 'params_same_m'): 118.1, ('cen', 'params_same_m'): 118.2,
              ('cen', 'fusion_params_m'): 0.0, ('concat_late', 'params_common_m'): 169.0,
              ('concat_middle', 'params_common_m'): 147.7, ('concat_late', 'fusion_params_m'): 8.4,
-             ('concat_middle', 'params_same_m'): 120.3, ('align_all', 'params_common_m'): 291.9,
-             ('align_late', 'fusion_params_m'): 41.9, ('self_att_late', 'fusion_params_m'): 84.9,
-             ('self_att_all', 'params_same_m'): 231.0}
+             ('concat_middle', 'params_same_m'): 120.3, ('align_mmd_all', 'params_common_m'): 291.9,
+             ('align_mmd_late', 'fusion_params_m'): 41.9,
+             ('self_attention_late', 'fusion_params_m'): 84.9,
+             ('self_attention_all', 'params_same_m'): 231.0}
     got = {key: round(ours(cells, *key), 1) for key in exact}
     assert got == exact
 
@@ -53,14 +55,20 @@ def test_commonly_used_totals_follow_the_topology(cells):
     assert ours(cells, 'concat_late', 'params_common_m') == pytest.approx(
         2 * encoder + decoder + ours(cells, 'concat_late', 'fusion_params_m'), abs=0.01)
     # align: two complete networks + the projection head (+ α)
-    assert ours(cells, 'align_late', 'params_common_m') == pytest.approx(
-        2 * (encoder + decoder) + ours(cells, 'align_late', 'fusion_params_m'), abs=0.01)
+    assert ours(cells, 'align_mmd_late', 'params_common_m') == pytest.approx(
+        2 * (encoder + decoder) + ours(cells, 'align_mmd_late', 'fusion_params_m'), abs=0.01)
 
 
 def test_tolerance_policy():
-    assert tolerance_m('concat_all', 129.4) == 0.1
-    assert tolerance_m('align_all', 291.9) == pytest.approx(14.595)
-    assert tolerance_m('self_att_early', 5.4) == pytest.approx(0.27)
+    assert tolerance_m(129.4) == 0.1
+    assert tolerance_m(291.9, inferred=True) == pytest.approx(14.595)
+    assert tolerance_m(5.4, inferred=True) == pytest.approx(0.27)
+    # the cards say which designs are inferred; a cell carries its method's flag
+    assert {c.name for c in fusion_cards('table2') if c.inferred_design} == {
+        'align_mmd', 'self_attention'}
+    cell = ParamCell('align_mmd_all', 'Align (MMD) (all)', 'params_common_m', 'common', 'total',
+                     300_000_000, 291.9, 'align_mmd', True)
+    assert cell.tolerance_m == pytest.approx(14.595) and cell.ok
 
 
 def test_format_marks_cells_outside_tolerance():

@@ -12,13 +12,14 @@ import torchvision
 
 from fusionbench import registry
 from fusionbench.evaluation.params import parameter_counts
+from fusionbench.fusion.base import STAGE_SETS
 from fusionbench.models.resnet import MultiModalResNet
 from fusionbench.models.separate_streams import SeparateStreamsResNet
 
 K = 5
 TINY = dict(depth=18, width=0.125)
 AGGREGATION = ('concat', 'average', 'self_attention')
-STAGES = {'early': (2,), 'middle': (3,), 'late': (4,), 'all': (1, 2, 3, 4)}
+STAGES = STAGE_SETS
 
 
 def segmentor(setting, fusion, modalities=('rgb', 'depth')):
@@ -31,10 +32,9 @@ def segmentor(setting, fusion, modalities=('rgb', 'depth')):
 
 
 def fusion_cfg(method, stages, setting):
-    cfg = dict(type=method, stages=stages)
-    if method in AGGREGATION:
-        cfg['keep_streams'] = setting == 'same'
-    return cfg
+    """The fusion config of Table 2's cell, from the method's card (the grid's own source)."""
+    stage = next(name for name, ids in STAGES.items() if ids == stages)
+    return registry.FUSIONS.get(method).card.fusion_cfg(stage, setting)
 
 
 @pytest.mark.parametrize('stage', ['early', 'all'])  # middle / late: the split test below

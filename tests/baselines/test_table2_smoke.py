@@ -43,4 +43,4 @@ def test_run_table2_smoke_subset_end_to_end(one_thread):
         assert (out / 'plots' / name).is_file()
     report = render_reports('smoke')[0].read_text(encoding='utf-8')
     assert 'Table 2' in report and 'table2.cen_outperforms_in_both_settings' in report
-    assert 'table2.cen_outperforms_averaging' in report
+    assert 'table2.cen_outperforms_average' in report

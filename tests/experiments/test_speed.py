@@ -21,7 +21,19 @@ from fusionbench.experiments.run import build_model, resolve_config
 from fusionbench.models.resize import bilinear_resize, interpolation_matrix
 
 CEN = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
-ALIGN = 'table2/align-mmd-all-same_refinenet-r101_300e_nyudv2-40.py'
+#: Table 2's Align (all) row in CEN's setting: a table cell (base config + fusion override).
+ALIGN = 'table2:align_mmd_all/same'
+
+
+def _resolve(config: str, seed: int = 0):
+    """The smoke config of a config file or of a ``table:row/cell``."""
+    if ':' not in config:
+        return resolve_config(config, get_protocol('smoke'), seed=seed)
+    from fusionbench.experiments.tables import get_table
+    table, where = config.split(':')
+    row, name = where.split('/')
+    cell = get_table(table).row(row).cells[name]
+    return resolve_config(cell.config, get_protocol('smoke'), seed=seed, overrides=cell.overrides)
 
 
 # ------------------------------------------------------------------------------ resize kernel
@@ -76,7 +88,7 @@ def test_per_modality_reference_equals_the_stacked_model_with_channels_exchanged
 
 
 def test_per_modality_reference_rejects_other_models():
-    cfg = resolve_config(ALIGN, get_protocol('smoke'), seed=0)
+    cfg = _resolve(ALIGN)
     with pytest.raises(ValueError, match='CEN'):
         speed.PerModalityCEN(build_model(cfg))
 
@@ -129,7 +141,7 @@ def _old_doubling_kernel(d2, widest, kernel_num):
 
 def _losses(config, steps=20):
     from mmengine.runner import set_random_seed
-    cfg = resolve_config(config, get_protocol('smoke'), seed=0)
+    cfg = _resolve(config)
     set_random_seed(0)  # python, numpy (the flips) and torch
     model = build_model(cfg)
     model.init_weights()

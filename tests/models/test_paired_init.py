@@ -8,15 +8,26 @@ from mmengine.runner import set_random_seed
 
 from fusionbench.experiments.protocols import get_protocol
 from fusionbench.experiments.run import build_model, resolve_config
+from fusionbench.experiments.tables import get_table
 from fusionbench.models.init import name_seed, reset_by_name, seeded
 
 T1 = 'table1/{}_refinenet-r101_300e_nyudv2-40.py'
-T2 = 'table2/{}_refinenet-r101_300e_nyudv2-40.py'
+#: Table 2's cells: ``table2:<row>/<cell>`` (a base config plus the row's fusion override)
+T2 = 'table2:{}'
+
+
+def smoke_config(config: str, seed: int = 0):
+    """The smoke config of a config file or of a Table 2 cell ``table2:<row>/<cell>``."""
+    if not config.startswith('table2:'):
+        return resolve_config(config, get_protocol('smoke'), seed)
+    row, name = config.split(':')[1].split('/')
+    cell = get_table('table2').row(row).cells[name]
+    return resolve_config(cell.config, get_protocol('smoke'), seed, cell.overrides)
 
 
 def initialised(config: str, seed: int = 0) -> dict[str, torch.Tensor]:
     """Parameters as mmengine's Runner leaves them: seed set, model built, init_weights."""
-    cfg = resolve_config(config, get_protocol('smoke'), seed)
+    cfg = smoke_config(config, seed)
     set_random_seed(seed)
     model = build_model(cfg)
     model.init_weights()
@@ -33,7 +44,7 @@ def private_bn():
 
 
 @pytest.mark.parametrize('config', [T1.format('cen-directed-l1half'), T1.format('shared-bn'),
-                                    T2.format('concat-early-same')])
+                                    T2.format('concat_early/same')])
 def test_rows_start_alike_where_they_share_parts(private_bn, config):
     """CEN's interface checks and a baseline's layers draw random numbers while the model is
     built; the decoder and the encoder still start exactly as in the private-BN row."""
@@ -66,8 +77,8 @@ def test_model_code_leaves_the_data_rng_alone():
     np.random.seed(0)
     before = np.random.get_state()[1].copy()
     for config in (T1.format('cen-directed-l1half'), T1.format('unshared-conv-bn'),
-                   T2.format('self-attention-all-common')):
-        model = build_model(resolve_config(config, get_protocol('smoke'), 0))
+                   T2.format('self_attention_all/common')):
+        model = build_model(smoke_config(config))
         model.init_weights()
     after = np.random.get_state()
     assert np.array_equal(before, after[1]) and after[2] == 624  # untouched position

@@ -42,9 +42,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from fusionbench.paths import INCEPTION_ENV
 from fusionbench.tasks.translation.generator import ENSEMBLE
 
-INCEPTION_ENV = 'FUSIONBENCH_INCEPTION'
 SURROGATE_NAME = 'fusionbench-randconv-v1'
 SURROGATE_SEED = 0
 KID_SCALE = 100.0

@@ -1,8 +1,0 @@
-# Table 2, Align (all), same setting as CEN: shared convs, private BNs, every modality's stream
-# keeps propagating; an MMD alignment loss after each of stages 1-4; per-modality heads +
-# α-ensemble.
-_base_ = [
-    '../_base_/models/refinenet_r101_rgbd.py', '../_base_/datasets/nyudv2_rgbd.py',
-    '../_base_/schedules/nyudv2_300e.py', '../_base_/default_runtime.py'
-]
-model = dict(fusion=dict(type='align_mmd', stages=(1, 2, 3, 4)))
