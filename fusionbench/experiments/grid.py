@@ -44,7 +44,7 @@ from fusionbench.experiments.protocols import Protocol, get_protocol
 from fusionbench.experiments.records import RECORD_SCHEMA, expected_record, read_record
 from fusionbench.experiments.config_check import resolve_config
 from fusionbench.experiments.tables import TableSpec, get_table
-from fusionbench.paths import REPO_ROOT, config_path
+from fusionbench.paths import REPO_ROOT, config_path, results_root
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,6 @@ class Job:
     @property
     def record_name(self) -> str:
         return f'{self.row}__{self.cell}__seed{self.seed}__{self.run_id}.json'
-
-
-def results_root() -> str:
-    """``$FUSIONBENCH_RESULTS`` or the repo's ``results/``."""
-    return os.environ.get('FUSIONBENCH_RESULTS', os.path.join(REPO_ROOT, 'results'))
 
 
 def runs_dir(protocol: str, table: str, root: str | None = None) -> str:
