@@ -117,3 +117,35 @@ def test_the_packages_have_no_import_cycle():
                                                     for b in sorted(graph[a] & set(c)))
                  for c in found]
         pytest.fail('import cycles:\n' + '\n'.join(lines))
+
+
+#: Package layers, top-down: a module may import its own layer's modules and lower layers', never
+#: a higher one's. ``report/`` formats DataFrames and verdicts; it must not reach back into the
+#: experiment layer that produces them.
+LAYERS = {'fusionbench.report': ('fusionbench.experiments', 'fusionbench.cli'),
+          'fusionbench.analysis': ('fusionbench.experiments', 'fusionbench.report',
+                                   'fusionbench.cli')}
+
+
+def layer_violations(graph: dict[str, set[str]], layers=None) -> list[str]:
+    """``'a -> b'`` for every edge from a module of a layer into a package it must not import."""
+    layers = LAYERS if layers is None else layers
+    found = []
+    for layer, forbidden in layers.items():
+        for module in sorted(m for m in graph if m == layer or m.startswith(layer + '.')):
+            found += [f'{module} -> {target}' for target in sorted(graph[module])
+                      if any(target == f or target.startswith(f + '.') for f in forbidden)]
+    return found
+
+
+def test_the_layer_check_finds_an_upward_import():
+    graph = {'fusionbench.report.markdown': {'fusionbench.experiments.claims'},
+             'fusionbench.experiments.outputs': {'fusionbench.report.markdown'}}
+    assert layer_violations(graph) == [
+        'fusionbench.report.markdown -> fusionbench.experiments.claims']
+
+
+def test_report_and_analysis_do_not_import_the_experiment_layer():
+    graph = import_graph()
+    assert 'fusionbench.report.markdown' in graph and 'fusionbench.analysis.claims' in graph
+    assert layer_violations(graph) == []

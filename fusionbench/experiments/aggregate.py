@@ -28,20 +28,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from scipy import stats
+
+from fusionbench.analysis.files import atomic_write_text
+from fusionbench.analysis.stats import ci_names, summarize
 
 SCHEMA_VERSION = 1
 REQUIRED_KEYS = frozenset({'schema', 'table', 'row', 'seed', 'status'})
-STATS = ('mean', 'std', 'ci_low', 'ci_high')
 MAIN_CELL = 'main'
 
 
@@ -73,62 +71,6 @@ def _read_record(path: Path) -> dict | None:
     except RecordError as err:
         warnings.warn(f'skipping {err}', stacklevel=3)
         return None
-
-
-# ----------------------------------------------------------------------------- statistics
-def ci_names(confidence: float = 0.95) -> tuple[str, str]:
-    """The statistic names of a cell's interval: ``('ci95_t_low', 'ci95_t_high')`` at 95 %.
-
-    The name says which interval it is (a Student-t interval of the mean) and at what level, so
-    a CSV read on its own cannot be mistaken for a bootstrap or a ± std band.
-    """
-    if not 0 < confidence < 1:
-        raise ValueError(f'confidence must lie in (0, 1), got {confidence}')
-    level = f'{confidence * 100:.10g}'.replace('.', '_')
-    return f'ci{level}_t_low', f'ci{level}_t_high'
-
-
-CI_LOW, CI_HIGH = ci_names(0.95)
-#: The statistics of a metric column at the default level; ``std`` is the sample standard
-#: deviation over seeds (ddof = 1) -- what "±" means in every table, README and report.
-STATS = ('mean', 'std', CI_LOW, CI_HIGH)
-
-
-def t_interval(values: Iterable[float], confidence: float = 0.95) -> tuple[float, float]:
-    """Student-t interval of the mean of ``values``: ``mean ± t_{n-1} · s / √n``.
-
-    NaNs are dropped first. Valid at any number of seeds ≥ 2 for (approximately) normal per-seed
-    values, unlike the percentile bootstrap, which at 3 seeds returns about ``[min, max]`` and
-    covers far less than its nominal level. Fewer than 2 values give ``(nan, nan)`` (no interval
-    can be formed); identical values give the degenerate ``(v, v)``. Source: scipy.stats.t.
-    """
-    if not 0 < confidence < 1:
-        raise ValueError(f'confidence must lie in (0, 1), got {confidence}')
-    x = _finite(values)
-    if x.size < 2:
-        return math.nan, math.nan
-    mean = float(x.mean())
-    sem = float(x.std(ddof=1)) / math.sqrt(x.size)
-    if sem == 0:
-        return mean, mean
-    low, high = stats.t.interval(confidence, x.size - 1, loc=mean, scale=sem)
-    return float(low), float(high)
-
-
-def _finite(values: Iterable[float]) -> np.ndarray:
-    x = np.asarray(list(values), dtype=float)
-    return x[~np.isnan(x)]
-
-
-def summarize(values: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
-    """``mean``, ``std`` (ddof=1; NaN below 2 values) and the t-interval (:func:`t_interval`),
-    keyed ``mean, std, ci<level>_t_low, ci<level>_t_high``."""
-    x = _finite(values)
-    mean = float(x.mean()) if x.size else math.nan
-    std = float(x.std(ddof=1)) if x.size > 1 else math.nan
-    low_name, high_name = ci_names(confidence)
-    low, high = t_interval(x, confidence=confidence)
-    return {'mean': mean, 'std': std, low_name: low, high_name: high}
 
 
 # ----------------------------------------------------------------------------- aggregation
@@ -285,21 +227,3 @@ def write_table_csv(df: pd.DataFrame, path: str | Path) -> Path:
         if out[column].map(lambda v: isinstance(v, list)).any():
             out[column] = out[column].map(json.dumps)
     return atomic_write_text(path, out.to_csv(index=False, float_format='%.6g'))
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a ``*.tmp`` file in the same folder and ``os.replace``.
-
-    Readers never see a half-written file; parent folders are created. Returns ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp')
-    try:
-        with open(tmp, 'x', encoding='utf-8', newline='') as f:  # honours the umask
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path

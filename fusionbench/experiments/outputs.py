@@ -1,23 +1,33 @@
-"""From records to what a user reads: the table CSV and plots after a run, the reports.
+"""One pipeline from run records to what a user reads: records → aggregate → verdicts → files.
 
-``results/<protocol>/<table>.csv`` holds one row per table row (mean, std and 95 % Student-t interval
-over seeds of every metric column, parameter counts, ``synthetic``); plots go to
-``results/<protocol>/plots/``; ``reports/<protocol>.md`` puts the paper's numbers beside ours.
+:func:`table_outputs` is the only writer of a table's outputs, whichever command calls it
+(``run`` through :func:`write_outputs`, ``report`` through :func:`render_reports`), so the files
+have the same columns and names whoever wrote them last:
+
+- ``results/<protocol>/<table>.csv``: one row per table row (mean, std and 95 % Student-t
+  interval over seeds of every metric column, the per-seed values and seeds, parameter counts,
+  ``synthetic``);
+- ``results/<protocol>/plots/<table>.png`` (every head of every row) and
+  ``plots/<table>_<name>.png`` for each of ``spec.plots``;
+- ``reports/<protocol>.md`` (:func:`render_reports` only): the paper's numbers beside ours.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 from fusionbench import registry
+from fusionbench.analysis.claims import judge
 from fusionbench.experiments.aggregate import aggregate, load_records, write_table_csv
 from fusionbench.experiments.grid import Job, results_root, runs_dir
 from fusionbench.experiments.leases import pid_alive
 from fusionbench.experiments.protocols import get_protocol
 from fusionbench.experiments.tables import get_table
 from fusionbench.paths import reports_root  # noqa: F401 - re-exported for the CLI
+from fusionbench.report.markdown import ReportTable, render_index, render_report
 from fusionbench.report.plots import plot_heads, plot_metric_vs_params
 
 
@@ -33,7 +43,35 @@ def write_outputs(table: str, protocol: str, jobs: list[Job], root: str | None =
     folder = runs_dir(protocol, table, root)
     out = Path(root or results_root()) / protocol
     with _locked(out / 'work' / f'{table}.lock'):  # work/ is scratch (git-ignored)
-        return _write_outputs(table, spec, folder, wanted, out)
+        records = [r for r in (load_records(folder) if os.path.isdir(folder) else [])
+                   if r.get('run_id') in wanted]
+        result = table_outputs(records, spec, out)
+    return [out / f'{table}.csv', *result.plots]
+
+
+def table_outputs(records: Iterable[dict], spec, out_dir: str | Path,
+                  confidence: float = 0.95) -> ReportTable:
+    """Aggregate ``records`` for ``spec``, write its CSV and plots under ``out_dir``, judge its
+    claims.
+
+    The CSV keeps the per-seed values (``*_values``, ``*_seeds``) so that the claims can be
+    re-judged from the file alone. Plots are drawn only when some row has a finished seed.
+    Returns the :class:`~fusionbench.report.markdown.ReportTable` (frame, verdicts, plot paths).
+    """
+    out_dir = Path(out_dir)
+    df = aggregate(list(records), spec, keep_values=True, confidence=confidence)
+    write_table_csv(df, out_dir / f'{spec.name}.csv')
+    plots = []
+    if df['n_seeds'].sum():
+        plots.append(_atomic_plot(out_dir / 'plots' / f'{spec.name}.png',
+                                  lambda tmp: plot_heads(df, spec, tmp)))
+        for plot in getattr(spec, 'plots', ()):
+            kwargs = {k: v for k, v in plot.items() if k != 'name'}
+            plots.append(_atomic_plot(
+                out_dir / 'plots' / f"{spec.name}_{plot['name']}.png",
+                lambda tmp, kwargs=kwargs: plot_metric_vs_params(df, **kwargs, path=tmp)))
+    verdicts = [(claim, judge(claim, df, confidence)) for claim in spec.claims]
+    return ReportTable(spec, df, verdicts, tuple(plots))
 
 
 @contextlib.contextmanager
@@ -44,22 +82,6 @@ def _locked(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path)):
         yield
-
-
-def _write_outputs(table: str, spec, folder: str, wanted: set, out: Path) -> list[Path]:
-    records = [r for r in (load_records(folder) if os.path.isdir(folder) else [])
-               if r.get('run_id') in wanted]
-    df = aggregate(records, spec)
-    paths = [write_table_csv(df, out / f'{table}.csv')]
-    if df['n_seeds'].sum():
-        paths.append(_atomic_plot(out / 'plots' / f'{table}.png',
-                                  lambda tmp: plot_heads(df, spec, tmp)))
-        for plot in getattr(spec, 'plots', []):
-            paths.append(_atomic_plot(
-                out / 'plots' / f"{table}_{plot['name']}.png",
-                lambda tmp, plot=plot: plot_metric_vs_params(
-                    df, plot['x_col'], plot['y_col'], plot['hue_col'], plot['style_col'], tmp)))
-    return paths
 
 
 def _atomic_plot(path: Path, draw) -> Path:
@@ -107,21 +129,40 @@ def remove_stale_temp_files(path: Path, now: float | None = None) -> list[Path]:
 
 
 def render_reports(protocol: str | None = None, root: str | None = None,
-                   reports_dir: str | None = None) -> list[Path]:
-    """Render ``reports/<protocol>.md`` for ``protocol`` (or every protocol with runs)."""
-    from fusionbench.report.markdown import render_index, render_report
+                   reports_dir: str | None = None, say=print) -> list[Path]:
+    """Write the outputs of every table with runs and ``reports/<protocol>.md`` for ``protocol``
+    (or every protocol with a ``runs/`` folder), then the index; return the written paths.
 
+    A protocol without a finished or failed run record gets one line through ``say`` and no
+    file: no empty report, no line in the index.
+    """
     root = root or results_root()
     reports_dir = reports_dir or reports_root()
     protocols = [protocol] if protocol else sorted(
-        p for p in os.listdir(root) if os.path.isdir(os.path.join(root, p, 'runs')))
+        p for p in (os.listdir(root) if os.path.isdir(root) else [])
+        if os.path.isdir(os.path.join(root, p, 'runs')))
+    known = set(registry.list_names(registry.TABLES))
     paths = []
     for name in protocols:
-        runs = os.path.join(root, name, 'runs')
-        tables = sorted(t for t in os.listdir(runs)) if os.path.isdir(runs) else []
-        specs = [get_table(t) for t in tables if t in registry.list_names(registry.TABLES)]
-        paths.append(render_report(name, root, reports_dir, specs,
-                                   get_protocol(name).description,
-                                   {'rendered by': f'python -m fusionbench report --protocol {name}'}))
-    paths.append(render_index(reports_dir))
+        runs = Path(root) / name / 'runs'
+        specs = [get_table(t) for t in sorted(os.listdir(runs))
+                 if t in known] if runs.is_dir() else []
+        names = {spec.name for spec in specs}
+        records = [r for r in (load_records(runs) if runs.is_dir() else [])
+                   if r.get('table') in names]
+        if not records:
+            say(f'{name}: no run records under {runs}; nothing to report '
+                f'(python -m fusionbench run <table> --protocol {name})')
+            continue
+        tables = []
+        for spec in specs:
+            with _locked(Path(root) / name / 'work' / f'{spec.name}.lock'):
+                tables.append(table_outputs(
+                    [r for r in records if r['table'] == spec.name], spec, Path(root) / name))
+            paths += [Path(root) / name / f'{spec.name}.csv', *tables[-1].plots]
+        paths.append(render_report(
+            name, reports_dir, tables, records, get_protocol(name).description,
+            {'rendered by': f'python -m fusionbench report --protocol {name}'}))
+    if paths:
+        paths.append(render_index(reports_dir))
     return paths

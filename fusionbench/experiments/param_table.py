@@ -31,7 +31,7 @@ from torch import nn
 
 from fusionbench.evaluation.params import parameter_counts
 from fusionbench.experiments.aggregate import column_cell
-from fusionbench.experiments.paper import spec_paper_value
+from fusionbench.analysis.paper import spec_paper_value
 from fusionbench.experiments.protocols import Protocol, get_protocol
 from fusionbench.experiments.config_check import build_model, resolve_config
 from fusionbench.experiments.tables import ParamsColumn, TableSpec, get_table

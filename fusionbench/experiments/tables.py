@@ -127,7 +127,7 @@ T1 = 'table1/{}_refinenet-r101_300e_nyudv2-40.py'
 @registry.TABLES.register_module(name='table1')
 def table1() -> TableSpec:
     """Table 1: the validity of each component of CEN (convs / BNs sharing, ℓ1, exchange)."""
-    from fusionbench.experiments.claims import PAPER_CLAIMS
+    from fusionbench.analysis.claims import PAPER_CLAIMS
 
     def row(row_id: str, label: str, config: str) -> Row:
         return Row(row_id, label, {MAIN_CELL: Cell(T1.format(config))}, paper_row=row_id)
@@ -231,7 +231,7 @@ def _table3(name: str, dataset: str, prefix: str, title: str) -> ReportedTableSp
 
 
 def _table3_claims(table: str, miou: str) -> list:
-    from fusionbench.experiments.claims import Claim
+    from fusionbench.analysis.claims import Claim
     return [
         Claim(f'{table}.multiscale_helps', table, 'Multi-scale testing raises the mIoU of '
               'CEN RefineNet-101 over single-scale testing', 'greater', miou,
@@ -324,7 +324,7 @@ def _table_title(table: str) -> str:
 def table_cards(table: str) -> tuple[list[FusionCard], list[FusionCard]]:
     """The fusion methods that opt in to ``table``: (the paper's, in the paper's row order;
     our additions, by name)."""
-    from fusionbench.experiments.paper import load_paper_table
+    from fusionbench.analysis.paper import load_paper_table
 
     cards = fusion_cards(table)
     ours = [c for c in cards if table not in c.paper_rows]
@@ -348,7 +348,7 @@ def table2() -> TableSpec:
     BNs, every stream kept). The uni-modal rows and CEN have one cell (``same``); the uni-modal
     networks are the same in both settings, so their commonly-used columns read that cell.
     """
-    from fusionbench.experiments.claims import table2_claims
+    from fusionbench.analysis.claims import table2_claims
 
     def unimodal(modality: str) -> Row:
         return Row(f'unimodal_{modality}', f'uni-modal {modality}',

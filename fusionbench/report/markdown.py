@@ -1,12 +1,11 @@
 """The per-protocol markdown report: claim verdicts, tables beside the paper, plots, provenance.
 
-:func:`render_report` runs the whole last leg for one protocol — records → table CSVs → plots →
-verdicts → ``reports/<protocol>.md`` — and :func:`render_index` lists the reports in
-``reports/README.md``. Layout under ``results_dir`` (the repository's ``results/``)::
-
-    <protocol>/runs/**.json        run records (read)
-    <protocol>/<table>.csv         aggregated tables (written)
-    <protocol>/plots/<table>_*.png figures (written, linked relatively from the report)
+This module formats; it computes nothing it could get wrong silently. :func:`render_report`
+takes each table's aggregated DataFrame, its claim verdicts and its plot files (built by
+:func:`fusionbench.experiments.outputs.table_outputs`, the one writer of the table CSVs and
+plots) and writes ``reports/<protocol>.md``; :func:`render_index` lists the reports in
+``reports/README.md``. Plots are linked relatively, so the layout
+``results/<protocol>/plots/<table>*.png`` beside ``reports/<protocol>.md`` must hold.
 
 The output is deterministic: no render time is written, keys are sorted, and numbers use fixed
 decimals (1 for percentages and parameters, 2 for FID / KID).
@@ -16,18 +15,18 @@ from __future__ import annotations
 import os
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from fusionbench.experiments.aggregate import (aggregate, atomic_write_text, ci_names,
-                                               load_records, write_table_csv)
-from fusionbench.experiments.claims import (CONTRADICTED, REPRODUCED, Claim, Verdict, headline,
-                                            judge, value_decimals)
-from fusionbench.experiments.paper import load_paper_table, spec_paper_value
-from fusionbench.report.plots import plot_heads, plot_metric_vs_params
+from fusionbench.analysis.claims import (CONTRADICTED, REPRODUCED, Claim, Verdict, headline,
+                                         value_decimals)
+from fusionbench.analysis.files import atomic_write_text
+from fusionbench.analysis.paper import load_paper_table, spec_paper_value
+from fusionbench.analysis.stats import ci_names
 
 SYMBOLS = {REPRODUCED: '✅', CONTRADICTED: '❌', 'undecided': '❔'}
 SYNTHETIC_WARNING = ('**These results are on synthetic data: they are not comparable in absolute '
@@ -36,42 +35,45 @@ INDEX_NAME = 'README.md'
 MISSING = '—'
 
 
-def render_report(protocol: str, results_dir: str | Path, reports_dir: str | Path,
-                  specs: Iterable[Any], protocol_description: str,
+@dataclass(frozen=True)
+class ReportTable:
+    """One table's part of a report: what the pipeline computed, ready to format.
+
+    ``frame`` is the aggregate (``keep_values=True``) of ``spec``'s records, ``verdicts`` pairs
+    each of ``spec.claims`` with its :class:`~fusionbench.analysis.claims.Verdict`, ``plots``
+    are the figure files already written for it.
+    """
+    spec: Any
+    frame: pd.DataFrame
+    verdicts: Sequence[tuple[Claim, Verdict]] = ()
+    plots: Sequence[Path] = field(default_factory=tuple)
+
+
+def render_report(protocol: str, reports_dir: str | Path, tables: Iterable[ReportTable],
+                  records: Sequence[dict], protocol_description: str,
                   provenance: Mapping[str, Any] | None = None, *,
-                  runs_dir: str | Path | None = None, confidence: float = 0.95) -> Path:
-    """Aggregate, plot and judge ``specs`` for ``protocol``; write ``reports_dir/<protocol>.md``.
+                  confidence: float = 0.95) -> Path:
+    """Write ``reports_dir/<protocol>.md`` from ``tables`` and the protocol's ``records``.
 
     ``protocol_description`` is one line (data, backbone, budget). ``provenance`` adds caller-side
-    facts (e.g. the command that rendered the report) to the provenance drawn from the records.
-    ``runs_dir`` defaults to ``results_dir/<protocol>/runs``; a missing folder means no runs yet.
-    Besides the report, writes each table's CSV and plots under ``results_dir/<protocol>``.
-    Optional ``spec.plots``: ``[{'name', 'x_col', 'y_col', 'hue_col', 'style_col'}]`` adds
-    :func:`~fusionbench.report.plots.plot_metric_vs_params` figures. Returns the report's path.
+    facts (e.g. the command that rendered the report) to the provenance drawn from ``records``
+    (which also list the failed runs). Returns the report's path.
     """
-    out_dir = Path(results_dir) / protocol
     reports_dir = Path(reports_dir)
-    runs_dir = Path(runs_dir) if runs_dir is not None else out_dir / 'runs'
-    specs = list(specs)
-    names = {spec.name for spec in specs}
-    records = [r for r in (load_records(runs_dir) if runs_dir.is_dir() else [])
-               if r.get('table') in names]
     sections, claim_lines, synthetic = [], [], False
-    for spec in specs:
-        df = aggregate(records, spec, keep_values=True, confidence=confidence)
-        write_table_csv(df, out_dir / f'{spec.name}.csv')
-        synthetic |= bool(df['synthetic'].any())
-        plots = _plots(df, spec, out_dir / 'plots') if df['n_seeds'].sum() else []
-        claim_lines += [_claim_line(c, judge(c, df, confidence), spec) for c in spec.claims]
-        sections.append(_table_section(df, spec, plots, reports_dir, confidence))
+    for table in tables:
+        synthetic |= bool(table.frame['synthetic'].any())
+        claim_lines += [_claim_line(c, v, table.spec) for c, v in table.verdicts]
+        sections.append(_table_section(table.frame, table.spec, list(table.plots), reports_dir,
+                                       confidence))
     lines = [f'# fusionbench report — protocol `{protocol}`', '', protocol_description, '']
     if synthetic:
         lines += [SYNTHETIC_WARNING, '']
     lines += ['## Claims', '', *(claim_lines or ['No claims declared for these tables.']), '']
     for section in sections:
         lines += section
-    lines += _failures_section(records)
-    lines += _provenance_section(records, provenance or {})
+    lines += _failures_section(list(records))
+    lines += _provenance_section(list(records), provenance or {})
     path = reports_dir / f'{protocol}.md'
     atomic_write_text(path, '\n'.join(lines).rstrip() + '\n')
     return path
@@ -222,15 +224,6 @@ def _reported_rows_section(spec: Any) -> list[str]:
 def _paper_source(spec: Any) -> str:
     table = load_paper_table(getattr(spec, 'paper_table', spec.name))
     return ', '.join(sorted(set(table['source'])))
-
-
-def _plots(df: pd.DataFrame, spec: Any, plot_dir: Path) -> list[Path]:
-    paths = [plot_heads(df, spec, plot_dir / f'{spec.name}_heads.png')]
-    for extra in getattr(spec, 'plots', ()):
-        kwargs = {k: v for k, v in extra.items() if k != 'name'}
-        paths.append(plot_metric_vs_params(df, **kwargs,
-                                           path=plot_dir / f'{spec.name}_{extra["name"]}.png'))
-    return paths
 
 
 # ----------------------------------------------------------------------------- failures, provenance

@@ -14,8 +14,8 @@ import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from fusionbench.experiments.aggregate import CI_HIGH, CI_LOW
-from fusionbench.experiments.paper import spec_paper_value
+from fusionbench.analysis.paper import spec_paper_value
+from fusionbench.analysis.stats import CI_HIGH, CI_LOW
 
 SYNTHETIC_NOTE = 'synthetic data'
 DPI = 120

@@ -41,6 +41,8 @@ def test_run_table2_smoke_subset_end_to_end(one_thread):
     for name in ('table2.png', 'table2_miou_vs_fusion_params.png',
                  'table2_common_miou_vs_fusion_params.png'):
         assert (out / 'plots' / name).is_file()
-    report = render_reports('smoke')[0].read_text(encoding='utf-8')
+    written = render_reports('smoke')
+    assert written[-1].name == 'README.md' and out / 'table2.csv' in written
+    report = written[-2].read_text(encoding='utf-8')
     assert 'Table 2' in report and 'table2.cen_outperforms_in_both_settings' in report
     assert 'table2.cen_outperforms_average' in report

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from fusionbench.experiments.aggregate import (aggregate, ci_names, load_records, seed_values,
-                                               summarize, t_interval, table_columns,
+from fusionbench.analysis.stats import ci_names, summarize, t_interval
+from fusionbench.experiments.aggregate import (aggregate, load_records, seed_values, table_columns,
                                                write_table_csv)
 
 

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from fusionbench.experiments.claims import (CONTRADICTED, PAIRED, PAPER_CLAIMS, REPRODUCED,
+from fusionbench.analysis.claims import (CONTRADICTED, PAIRED, PAPER_CLAIMS, REPRODUCED,
                                             UNDECIDED, WELCH, Claim, compare, judge,
                                             seeds_needed)
-from fusionbench.experiments.paper import load_paper_table
+from fusionbench.analysis.paper import load_paper_table
 from fusionbench.experiments.tables import get_table
 
 

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from fusionbench.experiments.paper import (TABLES, load_paper_table, paper_value,
+from fusionbench.analysis.paper import (TABLES, load_paper_table, paper_value,
                                            spec_paper_value)
 
 

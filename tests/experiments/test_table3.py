@@ -10,7 +10,7 @@ import torch
 from mmengine.config import Config
 
 from fusionbench import registry
-from fusionbench.experiments.paper import load_paper_table, spec_paper_value
+from fusionbench.analysis.paper import load_paper_table, spec_paper_value
 from fusionbench.experiments.preflight import config_files
 from fusionbench.experiments.protocols import get_protocol
 from fusionbench.experiments.run import CONFIG_ROOT, build_model, config_path, resolve_config
@@ -177,6 +177,8 @@ def test_psp_head_private_norms_and_training_step():
 
 
 def test_report_lists_the_literature_rows(tmp_path):
+    from fusionbench.experiments.aggregate import load_records
+    from fusionbench.experiments.outputs import table_outputs
     from fusionbench.report.markdown import render_report
 
     spec = get_table('table3')
@@ -189,7 +191,9 @@ def test_report_lists_the_literature_rows(tmp_path):
                   'params': {'total': 400000},
                   'metrics': {'primary': {'aAcc': 70.0, 'mAcc': 50.0, 'mIoU': value}}}
         (runs / f'{row}.json').write_text(json.dumps(record))
-    path = render_report('smoke', tmp_path / 'results', tmp_path / 'reports', [spec], 'smoke')
+    records = load_records(runs)
+    table = table_outputs(records, spec, tmp_path / 'results' / 'smoke')
+    path = render_report('smoke', tmp_path / 'reports', [table], records, 'smoke')
     text = path.read_text()
     assert "The paper's other rows, not run by fusionbench" in text
     for key in TABLE3_LITERATURE:

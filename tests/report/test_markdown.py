@@ -5,7 +5,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from fusionbench.experiments.claims import Claim
+from fusionbench.analysis.claims import Claim
+from fusionbench.experiments.aggregate import load_records
+from fusionbench.experiments.outputs import table_outputs
 from fusionbench.report.markdown import SYNTHETIC_WARNING, render_index, render_report
 
 ROWS1 = ('private_bn_l1_half', 'cen', 'cen_l1_all')
@@ -64,7 +66,13 @@ def layout(tmp_path):
 
 
 def render(root, specs=(SPEC1, SPEC5)):
-    return render_report('mini', root / 'results', root / 'reports', list(specs),
+    """The report's leg of the pipeline: records -> table outputs -> markdown."""
+    runs = root / 'results' / 'mini' / 'runs'
+    names = {spec.name for spec in specs}
+    records = [r for r in (load_records(runs) if runs.is_dir() else []) if r['table'] in names]
+    tables = [table_outputs([r for r in records if r['table'] == spec.name], spec,
+                            root / 'results' / 'mini') for spec in specs]
+    return render_report('mini', root / 'reports', tables, records,
                          'Synthetic scenes, ResNet-18 LW-RefineNet, 2 epochs',
                          {'rendered by': 'pytest'})
 
@@ -111,9 +119,10 @@ def test_tables_show_paper_numbers_and_differences(layout):
 
 def test_plots_are_linked_relatively(layout):
     text = render(layout).read_text(encoding='utf-8')
-    link = '](../results/mini/plots/table1_heads.png)'
+    link = '](../results/mini/plots/table1.png)'
     assert link in text
-    assert (layout / 'results' / 'mini' / 'plots' / 'table1_heads.png').stat().st_size > 0
+    assert (layout / 'results' / 'mini' / 'plots' / 'table1.png').stat().st_size > 0
+    assert not (layout / 'results' / 'mini' / 'plots' / 'table1_heads.png').exists()
     assert (layout / 'results' / 'mini' / 'table1.csv').is_file()
 
 
@@ -147,3 +156,24 @@ def test_index_lists_the_reports(layout):
     assert '[fusionbench report — protocol `mini`](mini.md)' in text
     assert 'claims: 1 ✅ 1 ❌ 2 ❔ — synthetic data' in text
     assert render_index(layout / 'reports').read_text(encoding='utf-8') == text
+
+
+def test_a_protocol_without_runs_gets_one_line_and_no_file(tmp_path):
+    from fusionbench.experiments.outputs import render_reports
+    (tmp_path / 'results' / 'smoke' / 'runs' / 'table1').mkdir(parents=True)
+    said = []
+    written = render_reports(None, root=str(tmp_path / 'results'),
+                             reports_dir=str(tmp_path / 'reports'), say=said.append)
+    assert written == [] and len(said) == 1 and said[0].startswith('smoke: no run records')
+    assert not (tmp_path / 'reports').exists()
+    assert not (tmp_path / 'results' / 'smoke' / 'table1.csv').exists()
+
+
+def test_run_and_report_write_the_same_csv(layout):
+    """One writer: the CSV has the per-seed columns whichever command wrote it last."""
+    csv = layout / 'results' / 'mini' / 'table1.csv'
+    render(layout, specs=[SPEC1])
+    first = csv.read_bytes()
+    assert b'ensemble_miou_values' in first
+    render(layout, specs=[SPEC1])
+    assert csv.read_bytes() == first
