@@ -4,16 +4,29 @@ One module owns them so that no other module computes a path from its own ``__fi
 reads a ``FUSIONBENCH_*`` variable by a literal name. It imports nothing of fusionbench (every
 layer may import it without an import circle).
 
-Roots (each a function, read at call time so a test or a shell can move it):
+Two layouts are supported. In a **source checkout** (``fusionbench/..`` holds ``pyproject.toml``
+and ``configs/``) the configs and the paper's numbers are read from the top-level ``configs/`` and
+``results/paper/``, and runs are written under the checkout. In an **installed package** (a
+wheel) those two trees ship inside the package as ``fusionbench/_shipped/configs`` and
+``fusionbench/_shipped/paper`` (copied there by ``setup.py``'s build step), and the user's own
+roots (results, reports, data, weights) default to the current directory.
 
-- :data:`REPO_ROOT`: the source checkout holding the package (``fusionbench/..``).
-- :data:`CONFIG_ROOT`: ``<repo>/configs``; :func:`config_path` resolves a config name in it.
-- :data:`PAPER_DIR`: ``<repo>/results/paper``, the paper's numbers (read-only reference).
-- :func:`data_root` (``$FUSIONBENCH_DATA``, default ``<repo>/data``) and :func:`weights_root`
-  (``$FUSIONBENCH_WEIGHTS``, default ``<repo>/checkpoints``): what a config's ``data/...`` and
+Roots (the writable ones are functions, read at call time so a test or a shell can move them):
+
+- :data:`REPO_ROOT`: the folder holding the package (``fusionbench/..``): the checkout, or
+  ``site-packages``; :data:`IN_CHECKOUT` says which. :data:`SOURCE_ROOTS` maps the top-level
+  source names the code fingerprint hashes (``configs``) to where they are.
+- :data:`CONFIG_ROOT`: ``<repo>/configs`` or the shipped copy; :func:`config_path` resolves a
+  config name in it.
+- :data:`PAPER_DIR`: ``<repo>/results/paper`` or the shipped copy, the paper's numbers
+  (read-only reference).
+- :func:`project_root`: the checkout, or the current directory for an installed package: what
+  the defaults below are relative to.
+- :func:`data_root` (``$FUSIONBENCH_DATA``, default ``<project>/data``) and :func:`weights_root`
+  (``$FUSIONBENCH_WEIGHTS``, default ``<project>/checkpoints``): what a config's ``data/...`` and
   ``checkpoints/...`` mean.
-- :func:`results_root` (``$FUSIONBENCH_RESULTS``, default ``<repo>/results``) and
-  :func:`reports_root` (``$FUSIONBENCH_REPORTS``, default ``<repo>/reports``): where runs and
+- :func:`results_root` (``$FUSIONBENCH_RESULTS``, default ``<project>/results``) and
+  :func:`reports_root` (``$FUSIONBENCH_REPORTS``, default ``<project>/reports``): where runs and
   reports are written.
 - :func:`cache_root` (``$FUSIONBENCH_CACHE``, default ``~/.cache/fusionbench``): generated
   scenes.
@@ -27,9 +40,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG_ROOT = os.path.join(REPO_ROOT, 'configs')
-PAPER_DIR = Path(REPO_ROOT) / 'results' / 'paper'
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(PACKAGE_DIR)
+#: Where a wheel carries the top-level ``configs/`` and ``results/paper/`` (see ``setup.py``).
+SHIPPED_DIR = os.path.join(PACKAGE_DIR, '_shipped')
+#: True in a source checkout: ``pyproject.toml`` and ``configs/`` beside the package (an
+#: unrelated ``configs/`` folder in ``site-packages`` alone does not count).
+IN_CHECKOUT = (os.path.isfile(os.path.join(REPO_ROOT, 'pyproject.toml'))
+               and os.path.isdir(os.path.join(REPO_ROOT, 'configs')))
+CONFIG_ROOT = (os.path.join(REPO_ROOT, 'configs') if IN_CHECKOUT
+               else os.path.join(SHIPPED_DIR, 'configs'))
+PAPER_DIR = (Path(REPO_ROOT) / 'results' / 'paper' if IN_CHECKOUT
+             else Path(SHIPPED_DIR) / 'paper')
+#: Top-level source folders that do not sit at ``REPO_ROOT/<name>`` in every layout.
+SOURCE_ROOTS = {'configs': CONFIG_ROOT}
 
 DATA_ENV = 'FUSIONBENCH_DATA'
 WEIGHTS_ENV = 'FUSIONBENCH_WEIGHTS'
@@ -54,25 +78,43 @@ def config_path(config: str) -> str:
     raise FileNotFoundError(f'config not found: {config} (looked in . and {CONFIG_ROOT})')
 
 
+def project_root() -> str:
+    """The checkout (:data:`REPO_ROOT`), or for an installed package the current directory.
+
+    Our choice: an installed package must not write into ``site-packages``; a user runs it from
+    the folder that should hold their ``results/`` and ``reports/``.
+    """
+    return REPO_ROOT if IN_CHECKOUT else os.getcwd()
+
+
+def source_path(relative: str) -> str:
+    """Where the top-level source ``relative`` (``'configs'``, ``'fusionbench/models'``, ...) is
+    in this layout: the shipped copy for :data:`SOURCE_ROOTS`, else under :data:`REPO_ROOT`."""
+    head, _, rest = relative.replace(os.sep, '/').partition('/')
+    if head in SOURCE_ROOTS:
+        return os.path.join(SOURCE_ROOTS[head], rest) if rest else SOURCE_ROOTS[head]
+    return os.path.join(REPO_ROOT, relative)
+
+
 def data_root() -> str:
-    """What ``data/`` in a config means: ``$FUSIONBENCH_DATA`` or ``<repo>/data``."""
-    return os.environ.get(DATA_ENV) or os.path.join(REPO_ROOT, DATA_PREFIX)
+    """What ``data/`` in a config means: ``$FUSIONBENCH_DATA`` or ``<project>/data``."""
+    return os.environ.get(DATA_ENV) or os.path.join(project_root(), DATA_PREFIX)
 
 
 def weights_root() -> str:
     """What ``checkpoints/`` in a config means: ``$FUSIONBENCH_WEIGHTS`` or
-    ``<repo>/checkpoints``."""
-    return os.environ.get(WEIGHTS_ENV) or os.path.join(REPO_ROOT, WEIGHTS_PREFIX)
+    ``<project>/checkpoints``."""
+    return os.environ.get(WEIGHTS_ENV) or os.path.join(project_root(), WEIGHTS_PREFIX)
 
 
 def results_root() -> str:
-    """``$FUSIONBENCH_RESULTS`` or the repo's ``results/``."""
-    return os.environ.get(RESULTS_ENV, os.path.join(REPO_ROOT, 'results'))
+    """``$FUSIONBENCH_RESULTS`` or ``<project>/results`` (:func:`project_root`)."""
+    return os.environ.get(RESULTS_ENV, os.path.join(project_root(), 'results'))
 
 
 def reports_root() -> str:
-    """``$FUSIONBENCH_REPORTS`` or the repo's ``reports/``."""
-    return os.environ.get(REPORTS_ENV, os.path.join(REPO_ROOT, 'reports'))
+    """``$FUSIONBENCH_REPORTS`` or ``<project>/reports`` (:func:`project_root`)."""
+    return os.environ.get(REPORTS_ENV, os.path.join(project_root(), 'reports'))
 
 
 def cache_root() -> str:

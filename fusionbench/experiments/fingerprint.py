@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 #: Paths (relative to the repository root; folders are read recursively, ``*.py`` files only)
 #: whose source decides a run's numbers: the models and fusion methods, data and transforms,
@@ -31,15 +31,19 @@ RESULT_SOURCES = (
 FINGERPRINT_DIGITS = 12
 
 
-def source_files(root: str, sources: Iterable[str] = RESULT_SOURCES) -> list[str]:
-    """The ``*.py`` files of ``sources`` under ``root``, as sorted POSIX paths relative to it.
+def source_files(root, sources: Iterable[str] = RESULT_SOURCES) -> list[str]:
+    """The ``*.py`` files of ``sources``, as sorted POSIX paths relative to the source root.
 
+    ``root`` is the folder holding every source (a checkout), or a function mapping a relative
+    source name to its path (:func:`fusionbench.paths.source_path`: an installed package keeps
+    ``configs/`` elsewhere); the relative names, hence the fingerprint, are the same in both.
     Raises :class:`FileNotFoundError` naming the path when a source is missing: a fingerprint
     over a partial tree would silently match nothing.
     """
+    locate = _locator(root)
     files = []
     for source in sources:
-        path = os.path.join(root, source)
+        path = locate(source)
         if os.path.isfile(path):
             files.append(source)
             continue
@@ -48,22 +52,30 @@ def source_files(root: str, sources: Iterable[str] = RESULT_SOURCES) -> list[str
                                     'or folder of the fusionbench source tree)')
         for folder, dirs, names in os.walk(path):
             dirs[:] = sorted(d for d in dirs if d != '__pycache__' and not d.startswith('.'))
-            files += [os.path.relpath(os.path.join(folder, n), root) for n in names
-                      if n.endswith('.py')]
+            files += [os.path.join(source, os.path.relpath(os.path.join(folder, n), path))
+                      for n in names if n.endswith('.py')]
     return sorted({f.replace(os.sep, '/') for f in files})
 
 
-def code_fingerprint(root: str, sources: Iterable[str] = RESULT_SOURCES) -> str:
+def code_fingerprint(root, sources: Iterable[str] = RESULT_SOURCES) -> str:
     """12 hex digits of SHA-1 over (relative path, content) of every :func:`source_files` file.
 
-    Line endings are normalised (``\\r\\n`` → ``\\n``) so a checkout on another OS agrees.
+    ``root``: as for :func:`source_files`. Line endings are normalised (``\\r\\n`` → ``\\n``)
+    so a checkout on another OS agrees.
     """
+    locate = _locator(root)
     digest = hashlib.sha1()
-    for relative in source_files(root, sources):
-        with open(os.path.join(root, relative), 'rb') as f:
+    for relative in source_files(locate, sources):
+        with open(locate(relative), 'rb') as f:
             content = f.read().replace(b'\r\n', b'\n')
         digest.update(relative.encode() + b'\0' + hashlib.sha1(content).digest())
     return digest.hexdigest()[:FINGERPRINT_DIGITS]
+
+
+def _locator(root) -> Callable[[str], str]:
+    if callable(root):
+        return root
+    return lambda relative: os.path.join(str(root), relative)
 
 
 def stale_records(jobs: Iterable, runs_dir_of) -> list[str]:

@@ -44,7 +44,7 @@ from fusionbench.experiments.protocols import Protocol, get_protocol
 from fusionbench.experiments.records import RECORD_SCHEMA, expected_record, read_record
 from fusionbench.experiments.config_check import resolve_config
 from fusionbench.experiments.tables import TableSpec, get_table
-from fusionbench.paths import REPO_ROOT, config_path, results_root
+from fusionbench.paths import IN_CHECKOUT, REPO_ROOT, config_path, results_root, source_path
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def plan(spec: TableSpec, protocol: Protocol, seeds: int, shard: tuple[int, int]
     runs = [(row, cell_name, cell, seed) for row, cell_name, cell in spec.cells()
             if not rows or row.id in rows for seed in range(seeds)]
     parsed: dict[str, Config] = {}  # each config file parsed once (parsing dominates planning)
-    code = code_fingerprint(REPO_ROOT)
+    code = code_fingerprint(source_path)  # the same in a checkout and an installed package
     jobs = []
     for position, (row, cell_name, cell, seed) in enumerate(runs):
         if position % count != index:
@@ -135,7 +135,10 @@ def plan(spec: TableSpec, protocol: Protocol, seeds: int, shard: tuple[int, int]
 
 
 def git_state() -> dict[str, Any]:
-    """``{'commit', 'dirty'}`` of the repo (dirty ignores results/ and reports/)."""
+    """``{'commit', 'dirty'}`` of the repo (dirty ignores results/ and reports/); both None for
+    an installed package (no checkout to ask; the code fingerprint still names the code)."""
+    if not IN_CHECKOUT:
+        return {'commit': None, 'dirty': None}
     def git(*args: str) -> str:
         return subprocess.run(['git', *args], cwd=REPO_ROOT, capture_output=True, text=True,
                               timeout=10).stdout.strip()

@@ -105,3 +105,23 @@ def test_a_record_from_other_code_is_not_reused(monkeypatch, tmp_path):
     assert stale_records([job], lambda j: grid.runs_dir(j.protocol, j.table, str(tmp_path))) \
         == [old_path]
     assert grid.finished_record(job, str(tmp_path)).endswith(job.record_name)
+
+
+def test_fingerprint_is_the_same_when_configs_ship_inside_the_package(tree, tmp_path_factory):
+    """An installed package keeps configs/ under fusionbench/_shipped/: same names, same hash."""
+    import shutil
+    flat = code_fingerprint(str(tree))
+    shipped = tmp_path_factory.mktemp('shipped')
+    shutil.move(str(tree / 'configs'), str(shipped / 'configs'))
+
+    def locate(relative):
+        head, _, rest = relative.partition('/')
+        return str(shipped / relative) if head == 'configs' else str(tree / relative)
+
+    assert code_fingerprint(locate) == flat
+    assert 'configs/a.py' in source_files(locate)
+
+
+def test_the_checkout_fingerprint_does_not_depend_on_how_sources_are_located():
+    from fusionbench.paths import source_path
+    assert code_fingerprint(source_path) == code_fingerprint(REPO_ROOT)
