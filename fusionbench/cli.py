@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 import time
 import traceback
@@ -102,8 +103,21 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name in names:
         obj = registry.REGISTRIES[args.what].get(name)
         doc = (obj.__doc__ or '').strip().splitlines()
-        print(f'{name:28s} {doc[0] if doc else ""}')
+        print(f'{name:28s} {plain_text(doc[0]) if doc else ""}')
     return 0
+
+
+#: ``:role:`target``` (``~`` keeps the last dotted part) and ````literal```` in reST docstrings.
+_REST_ROLE = re.compile(r':[a-z]+:`(~?)([^`]+)`')
+_REST_LITERAL = re.compile(r'``([^`]+)``')
+
+
+def plain_text(line: str) -> str:
+    """A docstring line without reST markup, for a terminal: ``:class:`~a.B``` -> ``B``,
+    ``:func:`f``` -> ``f``, double-backtick literals -> their text."""
+    line = _REST_ROLE.sub(lambda m: m.group(2).rpartition('.')[2] if m.group(1) else m.group(2),
+                          line)
+    return _REST_LITERAL.sub(r'\1', line)
 
 
 def cmd_params(args: argparse.Namespace) -> int:
@@ -329,8 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_arguments(p)
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser('report', help='render reports/<protocol>.md from the results')
-    p.add_argument('--protocol', default=None, help='one protocol (default: every one with results)')
+    p = sub.add_parser('report', help='write each table\'s CSV and plots and render '
+                                      'reports/<protocol>.md from the run records')
+    p.add_argument('--protocol', default=None,
+                   help='one protocol (default: every protocol with a runs/ folder under the '
+                        'results root, $FUSIONBENCH_RESULTS)')
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser('params', help='parameter counts of a config, or a table beside the paper')
@@ -343,13 +360,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser('train', help='train and evaluate one config (torchrun-friendly)')
-    p.add_argument('config')
-    p.add_argument('--protocol', default='mini')
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('config', help='config path (absolute, relative to the working directory or '
+                                  'to configs/), e.g. table1/cen.py')
+    p.add_argument('--protocol', default='mini',
+                   help='the protocol whose data, scale, budget and seeds rewrite the config '
+                        '(default: mini; see `list protocols`)')
+    p.add_argument('--seed', type=int, default=0,
+                   help='seed of the data order, augmentation and initial weights (default: 0)')
     p.add_argument('--work-dir', default=None,
                    help='checkpoints and logs (default: results/<protocol>/work/train/'
                         '<config>-<run id>)')
-    p.add_argument('--launcher', default='none', choices=['none', 'pytorch', 'slurm'])
+    p.add_argument('--launcher', default='none', choices=['none', 'pytorch', 'slurm'],
+                   help="mmengine's launcher: pytorch under torchrun, slurm under srun "
+                        '(default: none, one process)')
     _add_performance_arguments(p)
     p.set_defaults(func=cmd_train)
 

@@ -53,3 +53,25 @@ def test_unknown_names_fail_in_one_line_with_the_registered_names(capsys):
     assert main(['run', 'table9', '--protocol', 'smoke']) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unknown table 'table9'" in err and 'table1' in err
+
+
+def test_list_prints_plain_text_without_rest_markup(capsys):
+    from fusionbench.cli import plain_text
+    assert plain_text(':class:`MultiModalResNet` with ``[M*N, C, H, W]`` and '
+                      ':func:`~fusionbench.models.init.seeded`') == \
+        'MultiModalResNet with [M*N, C, H, W] and seeded'
+    for what in ('models', 'datasets', 'hooks', 'metrics', 'transforms'):
+        assert main(['list', what]) == 0
+        out = capsys.readouterr().out
+        assert out and '``' not in out and ':class:' not in out and ':func:' not in out, what
+
+
+def test_train_and_report_options_have_help():
+    import argparse
+
+    from fusionbench.cli import build_parser
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for command in ('train', 'report'):
+        actions = [a for a in commands.choices[command]._actions
+                   if not isinstance(a, argparse._HelpAction)]
+        assert actions and all(a.help for a in actions), [a.dest for a in actions if not a.help]
