@@ -210,6 +210,30 @@ def _concurrent_writer(args: tuple) -> None:
     write_outputs('table1', 'smoke', jobs, root=root)  # every writer rewrites CSV and plot
 
 
+def test_run_and_report_write_the_same_table_files(tmp_path):
+    """One writer per output: the CSV ``run`` leaves is byte-identical to the one ``report``
+    rewrites (per-seed columns included), and there is one heads plot, ``plots/table1.png``."""
+    from fusionbench.experiments.outputs import render_reports
+    root = tmp_path / 'results'
+    folder = runs_dir('smoke', 'table1', str(root))
+    rows = [r.id for r in get_table('table1').rows]
+    for row in rows:
+        for seed in range(2):
+            write_json_atomic(os.path.join(folder, f'{row}__main__seed{seed}.json'),
+                              _record('table1', row, seed, 1))
+    jobs = [Job('table1', r, 'main', s, 'smoke', '', {}, f'{r}-{s}', {}) for r in rows
+            for s in range(2)]
+    written = write_outputs('table1', 'smoke', jobs, root=str(root))
+    csv = root / 'smoke' / 'table1.csv'
+    assert written == [csv, root / 'smoke' / 'plots' / 'table1.png']
+    after_run = csv.read_bytes()
+    assert b'ensemble_miou_values' in after_run and b'ensemble_miou_seeds' in after_run
+    render_reports('smoke', root=str(root), reports_dir=str(tmp_path / 'reports'),
+                   say=pytest.fail)
+    assert csv.read_bytes() == after_run
+    assert sorted(p.name for p in (root / 'smoke' / 'plots').iterdir()) == ['table1.png']
+
+
 def test_concurrent_writers_lose_nothing(tmp_path):
     """Four processes write disjoint records (and one contended name) into one folder at once,
     each rewriting the table CSV; every record survives whole and the last CSV has them all."""

@@ -168,12 +168,3 @@ def test_a_protocol_without_runs_gets_one_line_and_no_file(tmp_path):
     assert not (tmp_path / 'reports').exists()
     assert not (tmp_path / 'results' / 'smoke' / 'table1.csv').exists()
 
-
-def test_run_and_report_write_the_same_csv(layout):
-    """One writer: the CSV has the per-seed columns whichever command wrote it last."""
-    csv = layout / 'results' / 'mini' / 'table1.csv'
-    render(layout, specs=[SPEC1])
-    first = csv.read_bytes()
-    assert b'ensemble_miou_values' in first
-    render(layout, specs=[SPEC1])
-    assert csv.read_bytes() == first
