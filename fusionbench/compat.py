@@ -374,6 +374,28 @@ def prepare_resume(work_dir: str, fresh: bool = False) -> str | None:
 _applied = False
 
 
+def drop_closed_log_files() -> int:
+    """Remove closed file handlers from every mmengine logger; return how many were removed.
+
+    mmengine 0.10.7: a finished Runner leaves its ``MMLogger`` as the *current* instance, and
+    once its log file is closed (work dir cleaned up, handler closed) the next
+    ``BaseModule.init_weights()`` outside a Runner writes its initialisation summary to that
+    handler's stream, which is ``None`` -- ``AttributeError: 'NoneType' object has no attribute
+    'write'``. Dropping closed handlers keeps the logger usable.
+    """
+    from logging import FileHandler
+
+    from mmengine.logging import MMLogger
+
+    removed = 0
+    for logger in list(MMLogger._instance_dict.values()):
+        for handler in list(logger.handlers):
+            if isinstance(handler, FileHandler) and handler.stream is None:
+                logger.removeHandler(handler)
+                removed += 1
+    return removed
+
+
 def apply() -> None:
     """Install the import-time workarounds (idempotent)."""
     global _applied

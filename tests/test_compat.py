@@ -97,3 +97,22 @@ def test_distributed_init_uses_gloo_on_cpu(monkeypatch, tmp_path):
     assert compat.init_distributed() is True
     assert calls['backend'] == 'gloo'
     assert compat.model_wrapper_cfg()['device_ids'] is None
+
+
+def test_closed_log_files_are_dropped_so_init_weights_works_outside_a_runner(tmp_path):
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    from fusionbench import compat
+    logger = MMLogger.get_instance(f'closed-{tmp_path.name}', log_file=str(tmp_path / 'x.log'))
+    handler = next(h for h in logger.handlers if isinstance(h, logging.FileHandler))
+    handler.close()  # what a finished, cleaned-up run leaves behind: stream is None
+    assert handler.stream is None
+    assert compat.drop_closed_log_files() >= 1
+    assert handler not in logger.handlers
+    assert MMLogger.get_current_instance() is logger
+    from mmengine.model import BaseModule
+    module = BaseModule(init_cfg=dict(type='Constant', val=0.0, layer='Linear'))
+    module.fc = torch.nn.Linear(2, 2)
+    module.init_weights()  # writes its init summary to the current logger's file handlers

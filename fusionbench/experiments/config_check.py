@@ -73,8 +73,9 @@ def resolve_config(config: str | Config, protocol: Protocol, seed: int,
 
 def build_model(cfg: Config) -> torch.nn.Module:
     """Build ``cfg.model`` from fusionbench's registry (no weights loaded)."""
-    from fusionbench import registry
+    from fusionbench import compat, registry
 
+    compat.drop_closed_log_files()  # init_weights() outside a Runner logs to the current logger
     return registry.build(registry.MODELS, cfg.model.to_dict() if hasattr(cfg.model, 'to_dict')
                           else dict(cfg.model))
 

@@ -42,8 +42,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fusionbench.experiments.tables import T2_BASE, T2_SAME, T2_UNIMODAL
+
 CEN_CONFIG = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
-UNIMODAL_CONFIG = 'table2/unimodal-rgb_refinenet-r101_300e_nyudv2-40.py'
+#: The ceiling (c): Table 2's uni-modal RGB row -- its base config and its cell override.
+UNIMODAL_CONFIG = T2_BASE.format(T2_SAME)
+UNIMODAL_OVERRIDES = T2_UNIMODAL['rgb']
 VARIANTS = ('a', 'b', 'c')
 VARIANT_NAMES = {'a': 'stacked (fusionbench)', 'b': 'per-modality lists (public-code style)',
                  'c': 'ceiling: 1 modality, batch M·N'}
@@ -317,13 +321,15 @@ def synthetic_batch(modalities: int, batch: int, crop: int, classes: int, device
     return inputs.to(device), samples
 
 
-def resolved_model(config: str, protocol: str, overrides: dict, seed: int = 0):
-    """``(cfg, model)``: ``config`` under ``protocol``, then ``overrides`` (dotted keys under
-    the config root, e.g. ``{'model.backbone.depth': 50}``), weights initialised."""
+def resolved_model(config: str, protocol: str, overrides: dict, seed: int = 0,
+                   cell: dict | None = None):
+    """``(cfg, model)``: ``config`` with a table cell's overrides ``cell`` under ``protocol``,
+    then ``overrides`` (dotted keys under the config root, e.g. ``{'model.backbone.depth':
+    50}``), weights initialised."""
     from fusionbench.experiments.protocols import get_protocol
     from fusionbench.experiments.run import build_model, resolve_config
 
-    cfg = resolve_config(config, get_protocol(protocol), seed)
+    cfg = resolve_config(config, get_protocol(protocol), seed, cell)
     if overrides:  # after the protocol: the shape asked for wins over the protocol's scale
         cfg.merge_from_dict(overrides)
     torch.manual_seed(seed)
@@ -443,7 +449,8 @@ def build_variants(args: argparse.Namespace) -> tuple[list[Variant], dict]:
     reference = _to_layout(PerModalityCEN(model).to(device), cl)
     inputs = _layout(inputs, cl)
     xs = [_layout(x, cl) for x in split_modalities(inputs, m).unbind(0)]
-    _, unimodal = resolved_model(UNIMODAL_CONFIG, args.protocol, overrides)
+    _, unimodal = resolved_model(UNIMODAL_CONFIG, args.protocol, overrides,
+                                 cell=UNIMODAL_OVERRIDES)
     unimodal = _to_layout(unimodal.to(device), cl)
     uni_inputs, uni_samples = synthetic_batch(1, m * batch, crop, classes, device, seed=1)
     uni_inputs = _layout(uni_inputs, cl)

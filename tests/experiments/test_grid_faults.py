@@ -165,7 +165,7 @@ def test_full_disk_stops_the_grid_with_one_line_and_no_partial_files(tmp_path):
     work = tmp_path / 'results' / 'smoke' / 'work' / 'table1'
     assert all(intact_checkpoint(str(p)) for p in work.glob('*/*.pth'))
     assert records(tmp_path) == []
-    assert 'table1 [smoke]' not in out  # stopped: no summary, no CSV
+    assert 'runs planned' not in out  # stopped: no summary, no CSV
     assert not (tmp_path / 'results' / 'smoke' / 'table1.csv').exists()
 
 
@@ -254,7 +254,9 @@ def test_data_errors_through_train_are_one_line(tmp_path, capsys, damage, messag
     config = tmp_path / 'tiny_nyu.py'
     config.write_text(
         f'_base_ = [{str(base)!r}]\n'
-        'model = dict(backbone=dict(depth=18, width=0.125), decode_head=dict(width=0.0625))\n'
+        # from scratch: the test is about the data, not the (absent) ImageNet weights
+        'model = dict(backbone=dict(depth=18, width=0.125, pretrained=None), '
+        'decode_head=dict(width=0.0625))\n'
         'train_dataloader = dict(batch_size=2, num_workers=1, persistent_workers=False, '
         f'dataset=dict(data_root={str(root)!r}))\n'
         'val_dataloader = dict(num_workers=0, persistent_workers=False, '
