@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_SAMPLE = REPO_ROOT.parent / 'shared' / 'data' / 'nyudv2-sample'
@@ -33,3 +34,15 @@ def nyudv2_sample() -> Path:
         pytest.skip(f'the shared NYU Depth v2 sample is not at {SHARED_SAMPLE} '
                     '(../shared beside the checkout)')
     return SHARED_SAMPLE
+
+
+@pytest.fixture
+def one_thread(monkeypatch):
+    """Train on one CPU thread (child processes too, through ``OMP_NUM_THREADS``): on a busy
+    2-core machine two OpenMP threads per process make the toy runs >10× slower (spinning at
+    barriers), and CPU results are bit-identical only at a fixed thread count."""
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fusionbench.errors import PreflightError
+from fusionbench.experiments.config_check import _datasets  # data sets, wrappers unpacked
 from fusionbench.paths import (CONFIG_ROOT, DATA_ENV, DATA_PREFIX, REPO_ROOT, WEIGHTS_ENV,
                                WEIGHTS_PREFIX, data_root, weights_root)
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -74,16 +75,6 @@ def resolve_path(path: str | None) -> str | None:
     if parts[0] in roots:
         return os.path.join(roots[parts[0]](), *[p for p in parts[1:] if p])
     return path
-
-
-def _datasets(dataset: Any) -> Iterable[dict]:
-    """A dataset config and the ones it wraps (``dataset`` / ``datasets`` keys)."""
-    if not isinstance(dataset, dict):
-        return
-    yield dataset
-    yield from _datasets(dataset.get('dataset'))
-    for inner in dataset.get('datasets') or ():
-        yield from _datasets(inner)
 
 
 def _weights_fields(node: Any) -> Iterable[tuple[dict, str]]:

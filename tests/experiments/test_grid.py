@@ -21,7 +21,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from mmengine.hooks import Hook
 
 from fusionbench import compat
 from fusionbench.cli import _parse_shard, main
@@ -32,12 +31,12 @@ from fusionbench.experiments.outputs import write_outputs
 from fusionbench.experiments.protocols import get_protocol
 from fusionbench.experiments.run import resolve_config, train_and_evaluate
 from fusionbench.experiments.tables import MAIN_CELL, Cell, Metric, Row, TableSpec, get_table
-from fusionbench.registry import HOOKS
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = ['unshared', 'shared_bn']           # two cheap rows of Table 1
 SMOKE = ['--protocol', 'smoke', '--seeds', '1', '--jobs', '1']  # in order: tests kill between
 CEN = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
+from kill_hook import Killed  # noqa: E402  (tests/experiments on sys.path; registers TestKillAt)
 from nan_probe import NAN_TABLE, UNSHARED  # noqa: E402  (tests/experiments on sys.path)
 TIMEOUT = 240
 
@@ -87,15 +86,6 @@ def assert_same_weights(a: Path, b: Path) -> None:
     assert sa.keys() == sb.keys()
     different = [k for k in sa if not torch.equal(sa[k], sb[k])]
     assert not different, f'{len(different)} tensors differ, e.g. {different[:3]}'
-
-
-@pytest.fixture
-def one_thread():
-    """In-process training with one torch thread (fast and reproducible on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # ----------------------------------------------------------------------------- plan, ids, --list
@@ -390,24 +380,6 @@ def test_concurrent_shards_into_one_folder(tmp_path):
 
 
 # ----------------------------------------------------------------------------- resume (in-process)
-class _Killed(BaseException):
-    """Stands for SIGKILL: nothing catches it, nothing after it runs."""
-
-
-@HOOKS.register_module(name='GridTestKillAt', force=True)
-class KillAt(Hook):
-    """Die before training iteration ``at`` (checkpoints up to then are on disk)."""
-
-    priority = 'VERY_HIGH'
-
-    def __init__(self, at: int):
-        self.at = at
-
-    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
-        if runner.iter == self.at:
-            raise _Killed
-
-
 @pytest.mark.slow
 def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, one_thread):
     """Killed at iteration 9 (checkpoint of iteration 6 on disk), resumed: same weights, same
@@ -418,11 +390,11 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, one_thre
     def cfg(name: str, kill_at: int | None = None):
         c = resolve_config(CEN, smoke, 0, work_dir=str(tmp_path / name))
         if kill_at is not None:
-            c.custom_hooks = [*c.custom_hooks, dict(type='GridTestKillAt', at=kill_at)]
+            c.custom_hooks = [*c.custom_hooks, dict(type='TestKillAt', at=kill_at)]
         return c
 
     straight = train_and_evaluate(cfg('straight'))
-    with pytest.raises(_Killed):
+    with pytest.raises(Killed):
         train_and_evaluate(cfg('killed', kill_at=9))
     assert sorted(p.name for p in (tmp_path / 'killed').glob('*.pth')) == ['iter_6.pth']
     resumed = train_and_evaluate(cfg('killed'))

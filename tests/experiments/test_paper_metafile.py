@@ -14,7 +14,8 @@ def _metafile():
 
 def test_metafile_lists_every_paper_config():
     names = {m['Name'] for m in _metafile()['Models']}
-    configs = {f[:-3] for f in os.listdir(os.path.join(ROOT, 'configs', 'paper')) if f.endswith('.py')}
+    folder = os.path.join(ROOT, 'configs', 'paper')
+    configs = {f[:-3] for f in os.listdir(folder) if f.endswith('.py')}
     assert names == configs
     for model in _metafile()['Models']:
         assert os.path.isfile(os.path.join(ROOT, model['Config'])), model['Config']

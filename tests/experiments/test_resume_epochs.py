@@ -10,33 +10,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from mmengine.hooks import Hook
+from kill_hook import Killed  # noqa: F401 - registers TestKillAt (tests/experiments on sys.path)
 
 from fusionbench.compat import load_checkpoint
 from fusionbench.experiments.protocols import get_protocol
 from fusionbench.experiments.run import resolve_config, train_and_evaluate
-from fusionbench.registry import HOOKS
 
 CEN = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
 EPOCHS, SCENES, BATCH = 3, 16, 4  # 4 iterations per epoch, 12 in all
 
-
-class _Killed(BaseException):
-    """Stands for SIGKILL: nothing catches it, nothing after it runs."""
-
-
-@HOOKS.register_module(name='EpochResumeTestKillAt', force=True)
-class KillAt(Hook):
-    """Die before training iteration ``at``."""
-
-    priority = 'VERY_HIGH'
-
-    def __init__(self, at: int):
-        self.at = at
-
-    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
-        if runner.iter == self.at:
-            raise _Killed
 
 
 def epoch_config(work_dir: Path, kill_at: int | None = None, fidelity: str = 'paper'):
@@ -56,20 +38,12 @@ def epoch_config(work_dir: Path, kill_at: int | None = None, fidelity: str = 'pa
     else:  # the official LR stages, as epochs 1 | 2 | 3
         cfg.custom_hooks[-1].update(ends=(1, 2), by_epoch=True)
     if kill_at is not None:
-        cfg.custom_hooks = [*cfg.custom_hooks, dict(type='EpochResumeTestKillAt', at=kill_at)]
+        cfg.custom_hooks = [*cfg.custom_hooks, dict(type='TestKillAt', at=kill_at)]
     return cfg
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(str(path))['state_dict']
-
-
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_paper_configs_checkpoint_at_epoch_ends():
@@ -89,7 +63,7 @@ def test_run_killed_mid_epoch_resumes_bit_identical(tmp_path, one_thread, fideli
     resumed: 12 iterations in all, the same weights and metrics as the uninterrupted run.
     Official mode also crosses its LR-stage boundaries (momentum reset) across the resume."""
     straight = train_and_evaluate(epoch_config(tmp_path / 'straight', fidelity=fidelity))
-    with pytest.raises(_Killed):
+    with pytest.raises(Killed):
         train_and_evaluate(epoch_config(tmp_path / 'killed', kill_at=6, fidelity=fidelity))
     assert sorted(p.name for p in (tmp_path / 'killed').glob('*.pth')) == ['epoch_1.pth']
     resumed = train_and_evaluate(epoch_config(tmp_path / 'killed', fidelity=fidelity))

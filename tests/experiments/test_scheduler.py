@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from fusionbench.cli import main
 from fusionbench.experiments.grid import run_grid
@@ -24,15 +23,6 @@ def records(root: Path) -> dict[str, dict]:
 
 def without_circumstances(record: dict) -> dict:
     return {k: v for k, v in record.items() if k not in CIRCUMSTANCES}
-
-
-@pytest.fixture
-def one_thread(monkeypatch):
-    monkeypatch.setenv('OMP_NUM_THREADS', '1')  # the submitted processes inherit it
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.slow
