@@ -36,20 +36,12 @@ REPO = Path(__file__).resolve().parents[2]
 ROWS = ['unshared', 'shared_bn']           # two cheap rows of Table 1
 SMOKE = ['--protocol', 'smoke', '--seeds', '1', '--jobs', '1']  # in order: tests kill between
 CEN = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
-from kill_hook import Killed  # noqa: E402  (tests/experiments on sys.path; registers TestKillAt)
+from grid_support import Killed, grid_env  # noqa: E402  (tests/experiments on sys.path)
 from nan_probe import NAN_TABLE, UNSHARED  # noqa: E402  (tests/experiments on sys.path)
 TIMEOUT = 240
 
 
 # ----------------------------------------------------------------------------- helpers
-def grid_env(root: Path) -> dict[str, str]:
-    """The environment of a grid subprocess writing under ``root`` (shared scene cache)."""
-    env = dict(os.environ)
-    env.update(FUSIONBENCH_RESULTS=str(root / 'results'), FUSIONBENCH_REPORTS=str(root / 'reports'),
-               OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1')
-    return env
-
-
 def fusionbench(args: list[str], root: Path, prefix: list[str] | None = None,
                 timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
     """``python -m fusionbench ARGS`` (or ``python PREFIX ARGS``) in its own process group."""

@@ -23,6 +23,7 @@ from fusionbench.compat import intact_checkpoint
 from fusionbench.experiments.grid import plan, runs_dir
 from fusionbench.experiments.protocols import get_protocol
 from fusionbench.experiments.tables import get_table
+from grid_support import grid_env  # tests/experiments on sys.path
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = ['unshared', 'shared_bn']  # two cheap rows of Table 1
@@ -30,17 +31,10 @@ SMOKE = ['run', 'table1', '--protocol', 'smoke', '--seeds', '1', '--rows', *ROWS
 TIMEOUT = 240
 
 
-def env_for(root: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(FUSIONBENCH_RESULTS=str(root / 'results'), FUSIONBENCH_REPORTS=str(root / 'reports'),
-               OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1')
-    return env
-
-
 def start(args: list[str], root: Path, **kwargs) -> subprocess.Popen:
     """``python -m fusionbench ARGS`` in a new process group."""
     return subprocess.Popen([sys.executable, '-m', 'fusionbench', *args], cwd=REPO,
-                            env=env_for(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=grid_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True, **kwargs)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from kill_hook import Killed  # noqa: F401 - registers TestKillAt (tests/experiments on sys.path)
+from grid_support import Killed  # registers TestKillAt (tests/experiments on sys.path)
 
 from fusionbench.compat import load_checkpoint
 from fusionbench.experiments.protocols import get_protocol

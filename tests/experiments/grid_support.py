@@ -1,8 +1,12 @@
-"""A hook that kills a run before a chosen training iteration (shared by the resume tests).
+"""Shared by the grid and resume tests: the environment of a grid subprocess, and a hook that
+kills a run before a chosen training iteration.
 
 ``Killed`` stands for SIGKILL: a ``BaseException`` nothing catches, so nothing after it runs --
 the checkpoints written up to then are what a real kill leaves on disk.
 """
+import os
+from pathlib import Path
+
 from mmengine.hooks import Hook
 
 from fusionbench.registry import HOOKS
@@ -24,3 +28,11 @@ class KillAt(Hook):
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         if runner.iter == self.at:
             raise Killed
+
+
+def grid_env(root: Path) -> dict[str, str]:
+    """The environment of a grid subprocess writing under ``root`` (shared scene cache)."""
+    env = dict(os.environ)
+    env.update(FUSIONBENCH_RESULTS=str(root / 'results'), FUSIONBENCH_REPORTS=str(root / 'reports'),
+               OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    return env
