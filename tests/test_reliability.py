@@ -133,7 +133,7 @@ def test_unknown_row_is_rejected_with_the_row_ids(capsys):
     assert main(['run', 'table1', '--protocol', 'smoke', '--rows', 'nosuchrow']) == 2
     assert stderr_lines(capsys) == [
         "fusionbench: unknown row(s) ['nosuchrow'] for table1; valid: unshared, shared_bn, "
-        'private_bn, private_bn_l1_half, cen, cen_l1_all']
+        'private_bn, private_bn_l1_half, cen, cen_l1_all, cen_shuffled_labels']
 
 
 # ----------------------------------------------------------------------------- 6: documented commands

@@ -31,13 +31,18 @@ class SyntheticScenes(BaseDataset):
         seed: split seed (train and val use different seeds, so they share no scene).
         modalities: names among ``scenes.MODALITIES``, in the model's order.
         pipeline: transforms (configs built from fusionbench's TRANSFORMS registry).
+        label_shuffle_seed: None (default), or a seed: scene ``i`` then carries the label map
+            of scene ``π(i)`` for a fixed random permutation ``π`` -- the labels no longer match
+            the images (the shuffled-label control of CEN's γ dynamics: a task gradient
+            without task signal).
     """
 
     METAINFO = dict(classes=scenes.CLASSES, palette=scenes.PALETTE)
 
     def __init__(self, cache_dir: str, num_scenes: int, height: int, width: int, seed: int,
                  modalities: Sequence[str] = ('rgb', 'depth'),
-                 pipeline: Sequence[dict | Callable] = (), **kwargs):
+                 pipeline: Sequence[dict | Callable] = (),
+                 label_shuffle_seed: int | None = None, **kwargs):
         unknown = [m for m in modalities if m not in scenes.MODALITIES]
         if unknown:
             raise DataError(f'SyntheticScenes: unknown modalities {unknown}; available: '
@@ -47,6 +52,7 @@ class SyntheticScenes(BaseDataset):
         self.size = (height, width)
         self.seed = seed
         self.modalities = tuple(modalities)
+        self.label_shuffle_seed = label_shuffle_seed
         self.arrays: dict[str, np.ndarray] = {}
         pipeline = [registry.build(TRANSFORMS, t) if isinstance(t, dict) else t
                     for t in pipeline]
@@ -55,6 +61,10 @@ class SyntheticScenes(BaseDataset):
     def load_data_list(self) -> list[dict]:
         self.arrays = scenes.load_or_generate(self.cache_dir, self.num_scenes, *self.size,
                                               seed=self.seed)
+        order = np.arange(self.num_scenes)
+        if self.label_shuffle_seed is not None:
+            order = np.random.default_rng(self.label_shuffle_seed).permutation(self.num_scenes)
+        self._label_index = order
         return [dict(sample_idx=i, sample_id=f'scene{self.seed}-{i:05d}')
                 for i in range(self.num_scenes)]
 
@@ -62,6 +72,6 @@ class SyntheticScenes(BaseDataset):
         info = dict(super().get_data_info(idx))
         i = info['sample_idx']
         info['modalities'] = {m: self.arrays[m][i] for m in self.modalities}
-        info['gt_seg_map'] = self.arrays['label'][i]
+        info['gt_seg_map'] = self.arrays['label'][self._label_index[i]]
         info['img_shape'] = info['ori_shape'] = self.size
         return info

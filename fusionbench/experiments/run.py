@@ -20,6 +20,7 @@ from fusionbench.evaluation.params import parameter_counts
 # training module) and the roots in fusionbench.paths; both are re-exported for callers.
 from fusionbench.experiments.config_check import build_model, resolve_config  # noqa: F401
 from fusionbench.experiments.preflight import prepare
+from fusionbench.experiments.pretrain import apply_pretraining
 from fusionbench.hooks import RngStateHook, TrainingDiverged
 from fusionbench.paths import CONFIG_ROOT, REPO_ROOT, config_path  # noqa: F401
 
@@ -119,6 +120,7 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False,
 
     compat.apply()
     compat.enforce_weights_only_loading()  # resume / load_from / Pretrained: weights only
+    pretraining = apply_pretraining(cfg, train_and_evaluate)  # the seed's pretrained encoder and per-layer λ
     prepare(cfg)
     if launcher != 'none':
         compat.init_distributed(launcher=launcher)
@@ -160,6 +162,7 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False,
         'torch_threads': torch.get_num_threads(),
         'world_size': runner.world_size,
         'performance': applied,
+        **({'pretraining': pretraining} if pretraining else {}),
         **_hook_record_fields(runner),
     }
 

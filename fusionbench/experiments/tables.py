@@ -122,6 +122,10 @@ def get_table(name: str) -> TableSpec:
 
 
 T1 = 'table1/{}_refinenet-r101_300e_nyudv2-40.py'
+#: Table 1's control row (not in the paper): CEN with shuffled training labels.
+CONTROL_ROW = 'cen_shuffled_labels'
+#: The λ sweep's factors on the calibrated per-layer λ (1: the protocol's default).
+LAMBDA_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 @registry.TABLES.register_module(name='table1')
@@ -143,6 +147,12 @@ def table1() -> TableSpec:
                 'private-bn-l1half'),
             row('cen', 'private BNs + half-channel ℓ1 + exchange (CEN)', 'cen-directed-l1half'),
             row('cen_l1_all', 'private BNs + all-channel ℓ1 + exchange', 'cen-all-l1all'),
+            Row(CONTROL_ROW, 'control: CEN trained on shuffled labels (not in the paper)',
+                {MAIN_CELL: Cell(T1.format('cen-directed-l1half'),
+                                 {'shuffle_train_labels': 1})},
+                note="our control of CEN's γ dynamics: the training scenes keep their images "
+                     "but carry another scene's labels, so the task gradient has no task signal; "
+                     'the crossing order of its γ\'s is compared with the cen row\'s'),
         ],
         metric_specs=[Metric('rgb_miou', 'rgb'), Metric('depth_miou', 'depth'),
                       Metric('ensemble_miou', 'ensemble')],
@@ -151,6 +161,51 @@ def table1() -> TableSpec:
         constant_columns={'params_total_m': params_m('total')},
         claims=list(PAPER_CLAIMS.get('table1', [])),
     )
+
+
+class ConfigValue:
+    """A constant column read from the record's resolved config at a dotted ``key``."""
+
+    def __init__(self, key: str, default: Any = None):
+        self.key = key
+        self.default = default
+
+    def __call__(self, record: dict) -> Any:
+        value: Any = record.get('config') or {}
+        for part in self.key.split('.'):
+            if not isinstance(value, dict) or part not in value:
+                return self.default
+            value = value[part]
+        return value
+
+
+@registry.TABLES.register_module(name='lambda_sweep')
+def lambda_sweep() -> TableSpec:
+    """Sensitivity of Table 1's exchange verdict to λ: CEN and the same model without exchange
+    (private BNs + half-channel ℓ1) with every calibrated λ_l scaled by 1/4 … 4 (the γ learning
+    rates stay, so the ℓ1 travel scales too). Not a table of the paper: it shows whether the
+    paper's conclusion depends on our choice of λ. Rows at scale 1 train the same configs as
+    Table 1's cells (the same run ids).
+    """
+    rows = []
+    for scale in LAMBDA_SCALES:
+        for row_id, label, config in (
+                ('cen', 'CEN (exchange)', 'cen-directed-l1half'),
+                ('private_bn_l1_half', 'no exchange (private BNs + ℓ1)', 'private-bn-l1half')):
+            rows.append(Row(f'{row_id}_x{scale:g}', f'{label}, λ × {scale:g}',
+                            {MAIN_CELL: Cell(T1.format(config),
+                                             {'pretraining': {'l1_scale': scale}})}))
+    return TableSpec(
+        name='lambda_sweep',
+        title='λ sweep: CEN vs no exchange with the calibrated λ scaled (mean IoU, %)',
+        rows=rows,
+        metric_specs=[Metric('rgb_miou', 'rgb'), Metric('depth_miou', 'depth'),
+                      Metric('ensemble_miou', 'ensemble')],
+        paper_columns={},
+        constant_columns={'l1_scale': ConfigValue('pretraining.l1_scale', 1.0),
+                          'exchange': ConfigValue('model.fusion.exchange', 'none')},
+        plots=[{'name': 'lambda', 'x_col': 'l1_scale', 'y_col': 'ensemble_miou',
+                'hue_col': 'exchange', 'style_col': 'exchange'}])
 
 
 # ----------------------------------------------------------------------------- Table 3

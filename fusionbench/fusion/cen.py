@@ -65,7 +65,10 @@ class ChannelExchange(FusionModule):
         threshold: θ (paper: 2e-2 segmentation, 1e-2 translation).
         exchange: ``'directed'`` | ``'all'`` | ``'none'``.
         l1: ``'half'`` | ``'all'`` | ``'none'`` -- which γ's the sparsity term covers.
-        l1_weight: λ (paper: 5e-3 segmentation, 1e-3 translation; public code: 2e-4).
+        l1_weight: λ (paper: 5e-3 segmentation, 1e-3 translation; public code: 2e-4), or a
+            dict ``{point name: λ}`` with a λ per exchange layer (a protocol's calibration
+            after Theorem 1: :mod:`fusionbench.fusion.calibration`); a point the dict does not
+            name raises ``KeyError``.
         l1_repeats: a positive int, or ``'heads'`` (``M + 1``): how many times ``λ Σ |γ̂|`` is
             added to the loss (paper: once; public code: once per output head).
 
@@ -81,7 +84,8 @@ class ChannelExchange(FusionModule):
         position='block', settings=('same',), parameter_free=True)
 
     def __init__(self, point: FusionPoint, threshold: float = 2e-2, exchange: str = 'directed',
-                 l1: str = 'half', l1_weight: float = 5e-3, l1_repeats: int | str = 1):
+                 l1: str = 'half', l1_weight: float | dict = 5e-3,
+                 l1_repeats: int | str = 1):
         super().__init__(point)
         m, c = point.num_modalities, point.channels
         if m < 2:
@@ -103,6 +107,11 @@ class ChannelExchange(FusionModule):
         self.threshold = float(threshold)
         self.exchange = exchange
         self.l1 = l1
+        if isinstance(l1_weight, dict):
+            if point.name not in l1_weight:
+                raise KeyError(f'cen l1_weight per layer names no λ for {point.name} (it names '
+                               f'{sorted(l1_weight)})')
+            l1_weight = l1_weight[point.name]
         self.l1_weight = float(l1_weight)
         own = subpart_mask(m, c)
         exchangeable = {'directed': own, 'all': torch.ones(m, c, dtype=torch.bool),

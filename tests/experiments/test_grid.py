@@ -84,7 +84,7 @@ def assert_same_weights(a: Path, b: Path) -> None:
 def test_shards_are_disjoint_and_cover_the_plan():
     spec, protocol = get_table('table1'), get_protocol('smoke')
     full = plan(spec, protocol, 2)
-    assert len(full) == 2 * len(spec.cells()) == 12
+    assert len(full) == 2 * len(spec.cells()) == 14
     assert len({j.run_id for j in full}) == len(full)
     for count in (2, 3, 13):
         shards = [plan(spec, protocol, 2, (index, count)) for index in range(count)]
@@ -227,7 +227,7 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     folder = Path(runs_dir('smoke', 'table1', root))
     assert not [p for p in folder.iterdir() if p.name.startswith('.')], 'temporary files left'
     records = load_records(folder)  # would warn on a torn file
-    assert len(records) == 6 * 4 + 1
+    assert len(records) == 7 * 4 + 1
     assert json.loads((folder / 'contended.json').read_text())['row'] == 'contended'
     df = pd.read_csv(tmp_path / 'smoke' / 'table1.csv')
     assert list(df['row']) == rows and list(df['n_seeds']) == [4] * 6

@@ -17,9 +17,9 @@ def test_mini_has_a_held_out_test_split_and_validates_during_training():
     splits = {name: cfg[f'{name}_dataloader']['dataset'] for name in ('train', 'val', 'test')}
     assert {n: d['seed'] for n, d in splits.items()} == {'train': 1, 'val': 2, 'test': 3}
     assert splits['test']['num_scenes'] == splits['val']['num_scenes'] == 160
-    assert cfg.train_cfg.val_interval == 24 and cfg.train_cfg.max_iters == 240  # 10 validations
+    assert cfg.train_cfg.val_interval == 60 and cfg.train_cfg.max_iters == 600  # 10 validations
     hooks = {h['type']: h for h in cfg.custom_hooks}
-    assert hooks['GammaDynamicsHook']['interval'] == 5
+    assert hooks['GammaDynamicsHook']['interval'] == 12
 
 
 def test_paper_protocol_keeps_its_configured_splits():

@@ -1,6 +1,7 @@
 """CEN's γ dynamics: crossing times, shares, histograms, and the lockstep-collapse check."""
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -116,3 +117,30 @@ def test_models_without_cen_record_nothing():
     hook.after_train(runner)
     assert list(exchange_layers(model)) == [] and gamma_histograms(model) == {}
     assert hook.record_fields(runner) == {}
+
+
+def test_crossing_order_by_hand():
+    from fusionbench.fusion.gamma_dynamics import crossing_order
+    # small task gradients cross first, large ones never: perfect rank agreement
+    assert crossing_order([10, 20, -1, -1], [0.1, 0.2, 0.3, 0.4], 100) == pytest.approx(
+        # ranks of times (never = 101, tied): 1, 2, 3.5, 3.5 against 1, 2, 3, 4
+        0.9486833, abs=1e-6)
+    assert crossing_order([30, 20, 10], [0.1, 0.2, 0.3], 100) == pytest.approx(-1.0)
+    assert math.isnan(crossing_order([-1, -1], [0.1, 0.2], 100))  # nothing crossed
+    assert math.isnan(crossing_order([5, 5], [0.1, 0.2], 100))  # no order to speak of
+    with pytest.raises(ValueError, match='3 crossings but 2 gradients'):
+        crossing_order([1, 2, 3], [0.1, 0.2], 10)
+
+
+def test_crossing_orders_of_a_record_pick_the_tracked_gradients():
+    from fusionbench.fusion.gamma_dynamics import crossing_orders
+    # M = 2, C = 4: the own sub-parts are channels 0-1 of modality 0 and 2-3 of modality 1
+    gradient = [[0.1, 0.2, 9.0, 9.0], [9.0, 9.0, 0.3, 0.4]]
+    record = {'gamma_dynamics': {'max_iters': 100, 'layers': {
+        'half': {'first_crossing': [10, 20, -1, -1]},
+        'all': {'first_crossing': [1, 2, -1, -1, -1, -1, 3, 4]}}},
+        'pretraining': {'gradient': {'half': gradient, 'all': gradient}}}
+    orders = crossing_orders(record)
+    assert orders['half'] == pytest.approx(0.9486833, abs=1e-6)
+    assert set(orders) == {'half', 'all'}
+    assert crossing_orders({'gamma_dynamics': record['gamma_dynamics']}) == {}
