@@ -301,6 +301,25 @@ def cmd_preflight(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from fusionbench.experiments.pretrain import ensure_artifact
+    from fusionbench.experiments.protocols import get_protocol
+    from fusionbench.experiments.run import train_and_evaluate
+
+    protocol = get_protocol(args.protocol)
+    if protocol.pretraining is None:
+        print(f'fusionbench: protocol {args.protocol!r} trains from scratch; nothing to '
+              'pretrain', file=sys.stderr)
+        return 2
+    for seed in range(args.seeds or protocol.seeds):
+        made = ensure_artifact(protocol, seed, train_and_evaluate, args.depth)
+        median = made['median_gradient']
+        print(f"seed {seed}: {made['dir']}  pretraining mIoU (val, ensemble) "
+              f"{made['metrics']['ensemble']['mIoU']:.1f}, {made['cpu_time_s']:.0f} CPU-s; "
+              f'λ per layer {min(median.values()):.1e} … {max(median.values()):.1e}')
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from fusionbench.data import converters
     return converters.run_prepare(args) or 0
@@ -381,6 +400,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('target', help='config path, folder (e.g. configs/paper) or table name')
     p.add_argument('--protocol', default='paper')
     p.set_defaults(func=cmd_preflight)
+
+    p = sub.add_parser('pretrain', help="make (or show) a protocol's pretrained encoders and "
+                       'per-layer λ calibration, one per seed (runs do it themselves)')
+    p.add_argument('--protocol', default='mini', help='a protocol with pretraining (mini)')
+    p.add_argument('--seeds', type=_positive_int('--seeds'), default=None,
+                   help="seeds 0..K-1 (protocol's default)")
+    p.add_argument('--depth', type=int, default=18, help='encoder depth (18; 34 for Table 3)')
+    p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser('data', help='prepare real datasets')
     from fusionbench.data import converters

@@ -138,3 +138,35 @@ def test_a_config_without_pretraining_is_left_alone():
     before = cfg.to_dict()
     assert pretrain.apply_pretraining(cfg, train=None) is None
     assert cfg.to_dict() == before
+
+
+@pytest.mark.slow
+def test_every_table2_model_kind_starts_from_the_pretrained_encoder(tiny, tmp_path, monkeypatch):
+    """The fusion baselines' encoders (split streams, uni-modal, stage fusion) load it too."""
+    from mmengine.registry import DefaultScope
+
+    from fusionbench.experiments import grid
+    from fusionbench.experiments.config_check import build_model
+    from fusionbench.experiments.run import train_and_evaluate as train
+    from fusionbench.experiments.tables import get_table
+
+    monkeypatch.setenv('FUSIONBENCH_CACHE', str(tmp_path / 'cache'))
+    wanted = {'unimodal_rgb/same', 'concat_late/common', 'self_attention_middle/same',
+              'align_mmd_early/common'}
+    jobs = [j for j in grid.plan(get_table('table2'), tiny, 1)
+            if f'{j.row}/{j.cell}' in wanted]
+    assert len(jobs) == len(wanted)
+    from mmengine.config import Config
+    for job in jobs:
+        cfg = Config(job.resolved)
+        applied = pretrain.apply_pretraining(cfg, train)
+        backbone = torch.load(cfg.model.backbone.pretrained, weights_only=True)
+        with DefaultScope.overwrite_default_scope('fusionbench'):
+            model = build_model(cfg)
+            model.init_weights()
+        convs = {k: v for k, v in model.backbone.state_dict().items()
+                 if k.endswith('conv1.weight') and 'layer1.0' in k}
+        assert convs, job.key
+        for key, value in convs.items():  # every stream's first block conv is the pretrained one
+            assert torch.equal(value, backbone['layer1.0.conv1.weight']), (job.key, key)
+        assert applied['seed'] == 0
