@@ -72,8 +72,14 @@ def row_records(records: Iterable[dict], table: str, row: str) -> list[dict]:
 
 
 def with_dynamics(records: Iterable[dict]) -> list[dict]:
-    """The records that carry a non-empty ``gamma_dynamics`` with layers."""
-    return [r for r in records if (r.get('gamma_dynamics') or {}).get('layers')]
+    """The records that carry a ``gamma_dynamics`` with layers, each layer with one share per
+    sampled iteration (a record that does not is treated as one without dynamics)."""
+    def usable(dynamics: dict) -> bool:
+        layers = dynamics.get('layers') or {}
+        count = len(dynamics.get('iterations') or [])
+        return bool(layers) and all(len(layer.get('share') or []) == count
+                                    and 'first_crossing' in layer for layer in layers.values())
+    return [r for r in records if usable(r.get('gamma_dynamics') or {})]
 
 
 def stage_of(point: str) -> str:
@@ -163,7 +169,7 @@ def crossing_rhos(records: Sequence[dict]) -> dict:
     """``{seed: {layer: ρ}}`` of :func:`~fusionbench.fusion.gamma_dynamics.crossing_orders` for
     the records that have both the dynamics and the calibration's gradients."""
     out = {}
-    for record in records:
+    for record in with_dynamics(records):
         rhos = crossing_orders(record)
         if rhos:
             out[record.get('seed')] = rhos
