@@ -279,10 +279,20 @@ def plot_share_history(records: Sequence[dict], title: str, path: str | Path) ->
     return _save(fig, path)
 
 
+def threshold(records: Sequence[dict]) -> float | None:
+    """The exchange threshold θ of the records' CEN config (``config.model.fusion.threshold``;
+    None when absent or when the records disagree)."""
+    values = {(((r.get('config') or {}).get('model') or {}).get('fusion') or {}).get('threshold')
+              for r in records}
+    value = values.pop() if len(values) == 1 else None
+    return float(value) if _finite(value) else None
+
+
 def plot_histograms(records: Sequence[dict], title: str, path: str | Path) -> Path:
     """Final |γ| histograms per stage, penalised vs other γ's (counts summed over the stage's
-    layers and the seeds; :func:`merged_histograms`)."""
+    layers and the seeds; :func:`merged_histograms`), with θ as a dashed line where known."""
     merged = merged_histograms(records)
+    theta = threshold(with_dynamics(records))
     fig, axes = _panels(len(merged), width=3.2 * max(len(merged), 1) + 1, height=3.6)
     palette = sns.color_palette('deep', 2)
     for ax, (stage, hist) in zip(axes, merged.items()):
@@ -290,9 +300,11 @@ def plot_histograms(records: Sequence[dict], title: str, path: str | Path) -> Pa
         for kind, color in zip(('penalised', 'other'), palette):
             ax.stairs(hist[kind], edges, fill=True, alpha=0.55, color=color,
                       label=f"{kind} γ's")
+        if theta is not None:
+            ax.axvline(theta, color='black', linestyle='--', linewidth=1, label=f'θ = {theta:g}')
         ax.set_title(stage, fontsize='medium')
         ax.set_xlabel('|γ| at the end of training')
-    axes[0].set_ylabel('count (layers × seeds)')
+    axes[0].set_ylabel("γ's (counts summed over layers and seeds)")
     axes[0].legend(fontsize='small')
     fig.suptitle(f'{title}: final |γ| histograms ({len(with_dynamics(records))} seeds)',
                  fontsize='medium')

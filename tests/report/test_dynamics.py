@@ -162,6 +162,16 @@ def test_histograms_are_summed_on_shared_edges():
     assert merged['layer2']['penalised'].tolist() == [6, 2]  # a and b alike: 2 × [3, 1]
 
 
+def test_threshold_from_the_config():
+    a, b = record('table1', 'cen', 0), record('table1', 'cen', 1)
+    assert dynamics.threshold([a, b]) is None  # not in the config
+    for rec in (a, b):
+        rec['config'] = {'model': {'fusion': {'type': 'cen', 'threshold': 0.02}}}
+    assert dynamics.threshold([a, b]) == 0.02
+    b['config']['model']['fusion']['threshold'] = 0.05
+    assert dynamics.threshold([a, b]) is None  # records disagree: no single θ to draw
+
+
 def test_missing_inputs_say_what_is_missing(tmp_path):
     old = [record('table1', 'cen', 0, gradients=False)]
     del old[0]['gamma_dynamics']
