@@ -524,8 +524,9 @@ def _lockstep_lines(records: Sequence[dict]) -> list[str]:
         flagged = [f"{len(r['gamma_dynamics'].get('lockstep_layers') or [])}/"
                    f"{len(r['gamma_dynamics']['layers'])}" for r in chosen]
         total = sum(len(r['gamma_dynamics'].get('lockstep_layers') or []) for r in chosen)
+        layers = sum(len(r['gamma_dynamics']['layers']) for r in chosen)
         body.append([table, f'`{row}`', ', '.join(str(r.get('seed')) for r in chosen),
-                     ', '.join(flagged), 'none' if not total else f'{total} layer(s)'])
+                     ', '.join(flagged), 'none' if not total else f'{total}/{layers} layers'])
     return lines + ['Layers flagged as lockstep per run (flagged/exchange layers, per seed in '
                     'the order of the seeds column; a layer is flagged when at least half of '
                     "its penalised γ's crossed θ and their 10th–90th percentile crossing "
@@ -547,8 +548,9 @@ def _share_lines(records: Sequence[dict], link) -> list[str]:
                      *(mean_sd(p.get(s, math.nan) for p in per_seed) for s in names),
                      mean_sd(overall_mean(final_shares(r)) for r in chosen)])
     lines += ["Share of penalised γ's with |γ| < θ after the last iteration, mean over the "
-              "stage's exchange layers (mean ± sd over seeds). A stage at 1.00 saturated: every "
-              "penalised channel is exchanged.", '',
+              "stage's exchange layers (mean ± sd over seeds; rows without exchange: the share that "
+              "would be exchanged). A stage at 1.00 saturated: every penalised channel is "
+              "exchanged.", '',
               *_table(['row', 'seeds', *names, 'all layers'], body)]
     for row in (CEN_ROW, CONTROL_ROW):
         lines += link(f'table1_gamma_share_{row}') + link(f'table1_gamma_hist_{row}')

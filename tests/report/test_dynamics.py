@@ -121,7 +121,7 @@ def test_section_numbers(tmp_path):
     assert '| `cen` | 3 | 0.42 ± 0.14 | 0.83 ± 0.29 | 0.62 ± 0.22 |' in text
     assert f'| `{CONTROL_ROW}` | 4 | 0.50 ± 0.00 | 1.00 ± 0.00 | 0.75 ± 0.00 |' in text
     # lockstep: seed 2 of cen flags one layer of two
-    assert '| table1 | `cen` | 0, 1, 2 | 0/2, 0/2, 1/2 | 1 layer(s) |' in text
+    assert '| table1 | `cen` | 0, 1, 2 | 0/2, 0/2, 1/2 | 1/6 layers |' in text
     assert f'| table1 | `{CONTROL_ROW}` | 0, 1, 2, 3 | 0/2, 0/2, 0/2, 0/2 | none |' in text
     assert '| table1 | `cen` | 1/2 | 1.00 ± 0.85 | < 1 |' in text  # plateau flags, gain
     assert 'Missing: the λ sweep needs' in text
