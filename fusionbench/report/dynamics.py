@@ -31,6 +31,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import seaborn as sns
@@ -67,8 +68,12 @@ def row_records(records: Iterable[dict], table: str, row: str) -> list[dict]:
                           and r.get('cell', 'main') == 'main'),
                          key=lambda r: str(r.get('finished_at') or '')):
         chosen[record.get('seed')] = record
-    return [chosen[s] for s in sorted(chosen, key=lambda s: (not isinstance(s, int), str(s)
-                                                             if not isinstance(s, int) else s))]
+    return [chosen[s] for s in sorted(chosen, key=_seed_order)]
+
+
+def _seed_order(seed) -> tuple[int, int, str]:
+    """Integer seeds first, in order; any other seed after them, by its text."""
+    return (0, seed, '') if isinstance(seed, int) else (1, 0, str(seed))
 
 
 def with_dynamics(records: Iterable[dict]) -> list[dict]:
@@ -435,8 +440,8 @@ def _sweep_ready(records: list[dict]) -> bool:
     return bool(sweep_rows(records))
 
 
-#: ``{table: its figures}`` (the table's records are what each figure is drawn from).
-FIGURES: dict[str, tuple[Figure, ...]] = {
+#: ``{table: its figures}`` (the table's records are what each figure is drawn from); read-only.
+FIGURES: Mapping[str, tuple[Figure, ...]] = MappingProxyType({
     TABLE1: tuple(
         figure for row in (CEN_ROW, CONTROL_ROW) for figure in (
             Figure(f'table1_gamma_share_{row}', _row_dynamics(row),
@@ -451,7 +456,7 @@ FIGURES: dict[str, tuple[Figure, ...]] = {
                      f'{CONTROL_ROW} (control)': row_records(recs, TABLE1, CONTROL_ROW)},
                     path)),),
     SWEEP: (Figure('lambda_sweep_exchange', _sweep_ready, plot_lambda_sweep),),
-}
+})
 
 
 def table_figures(table: str, records: Sequence[dict]) -> list[tuple[str, Callable]]:
