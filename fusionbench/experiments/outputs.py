@@ -9,6 +9,9 @@ have the same columns and names whoever wrote them last:
   ``synthetic``);
 - ``results/<protocol>/plots/<table>.png`` (every head of every row) and
   ``plots/<table>_<name>.png`` for each of ``spec.plots``;
+- the figures of CEN's γ dynamics the table's records allow (:mod:`fusionbench.report.dynamics`,
+  ``plots/table1_gamma_*.png``, ``plots/table1_crossing_order.png``,
+  ``plots/lambda_sweep_exchange.png``), linked from the report's section on them;
 - ``reports/<protocol>.md`` (:func:`render_reports` only): the paper's numbers beside ours.
 """
 from __future__ import annotations
@@ -27,6 +30,7 @@ from fusionbench.experiments.leases import pid_alive
 from fusionbench.experiments.protocols import get_protocol
 from fusionbench.experiments.tables import get_table
 from fusionbench.paths import reports_root  # noqa: F401 - re-exported for the CLI
+from fusionbench.report.dynamics import dynamics_section, table_figures
 from fusionbench.report.markdown import ReportTable, render_index, render_report
 from fusionbench.report.plots import plot_heads, plot_metric_vs_params
 
@@ -46,7 +50,7 @@ def write_outputs(table: str, protocol: str, jobs: list[Job], root: str | None =
         records = [r for r in (load_records(folder) if os.path.isdir(folder) else [])
                    if r.get('run_id') in wanted]
         result = table_outputs(records, spec, out)
-    return [out / f'{table}.csv', *result.plots]
+    return [out / f'{table}.csv', *result.plots, *result.figures.values()]
 
 
 def table_outputs(records: Iterable[dict], spec, out_dir: str | Path,
@@ -59,7 +63,8 @@ def table_outputs(records: Iterable[dict], spec, out_dir: str | Path,
     Returns the :class:`~fusionbench.report.markdown.ReportTable` (frame, verdicts, plot paths).
     """
     out_dir = Path(out_dir)
-    df = aggregate(list(records), spec, keep_values=True, confidence=confidence)
+    records = list(records)
+    df = aggregate(records, spec, keep_values=True, confidence=confidence)
     write_table_csv(df, out_dir / f'{spec.name}.csv')
     plots = []
     if df['n_seeds'].sum():
@@ -70,8 +75,10 @@ def table_outputs(records: Iterable[dict], spec, out_dir: str | Path,
             plots.append(_atomic_plot(
                 out_dir / 'plots' / f"{spec.name}_{plot['name']}.png",
                 lambda tmp, kwargs=kwargs: plot_metric_vs_params(df, **kwargs, path=tmp)))
+    figures = {stem: _atomic_plot(out_dir / 'plots' / f'{stem}.png', draw)
+               for stem, draw in table_figures(spec.name, records)}
     verdicts = [(claim, judge(claim, df, confidence)) for claim in spec.claims]
-    return ReportTable(spec, df, verdicts, tuple(plots))
+    return ReportTable(spec, df, verdicts, tuple(plots), figures)
 
 
 @contextlib.contextmanager
@@ -159,10 +166,13 @@ def render_reports(protocol: str | None = None, root: str | None = None,
             with _locked(Path(root) / name / 'work' / f'{spec.name}.lock'):
                 tables.append(table_outputs(
                     [r for r in records if r['table'] == spec.name], spec, Path(root) / name))
-            paths += [Path(root) / name / f'{spec.name}.csv', *tables[-1].plots]
+            paths += [Path(root) / name / f'{spec.name}.csv', *tables[-1].plots,
+                      *tables[-1].figures.values()]
+        figures = {stem: path for table in tables for stem, path in table.figures.items()}
         paths.append(render_report(
             name, reports_dir, tables, records, get_protocol(name).description,
-            {'rendered by': f'python -m fusionbench report --protocol {name}'}))
+            {'rendered by': f'python -m fusionbench report --protocol {name}'},
+            extra_sections=[dynamics_section(records, figures, reports_dir)]))
     if paths:
         paths.append(render_index(reports_dir))
     return paths

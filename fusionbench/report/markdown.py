@@ -47,17 +47,22 @@ class ReportTable:
     frame: pd.DataFrame
     verdicts: Sequence[tuple[Claim, Verdict]] = ()
     plots: Sequence[Path] = field(default_factory=tuple)
+    #: ``{stem: path}`` of figures drawn for a section other than the table's own (e.g. CEN's
+    #: γ dynamics, :mod:`fusionbench.report.dynamics`); linked by that section, not the table.
+    figures: Mapping[str, Path] = field(default_factory=dict)
 
 
 def render_report(protocol: str, reports_dir: str | Path, tables: Iterable[ReportTable],
                   records: Sequence[dict], protocol_description: str,
                   provenance: Mapping[str, Any] | None = None, *,
-                  confidence: float = 0.95) -> Path:
+                  confidence: float = 0.95, extra_sections: Sequence[list[str]] = ()) -> Path:
     """Write ``reports_dir/<protocol>.md`` from ``tables`` and the protocol's ``records``.
 
     ``protocol_description`` is one line (data, backbone, budget). ``provenance`` adds caller-side
     facts (e.g. the command that rendered the report) to the provenance drawn from ``records``
-    (which also list the failed runs). Returns the report's path.
+    (which also list the failed runs). ``extra_sections``: further sections (markdown lines, e.g.
+    :func:`fusionbench.report.dynamics.dynamics_section`), after the tables. Returns the
+    report's path.
     """
     reports_dir = Path(reports_dir)
     sections, claim_lines, synthetic = [], [], False
@@ -71,6 +76,8 @@ def render_report(protocol: str, reports_dir: str | Path, tables: Iterable[Repor
         lines += [SYNTHETIC_WARNING, '']
     lines += ['## Claims', '', *(claim_lines or ['No claims declared for these tables.']), '']
     for section in sections:
+        lines += section
+    for section in extra_sections:
         lines += section
     lines += _failures_section(list(records))
     lines += _provenance_section(list(records), provenance or {})
