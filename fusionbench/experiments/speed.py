@@ -177,8 +177,11 @@ class PerModalityCEN(nn.Module):
         """``[[N, C, H, W]] * M`` -> (``{head: [N, K, h, w]}``, fusion loss terms)."""
         from fusionbench.models.segmentor import ENSEMBLE
 
+        from fusionbench.models.layout import cpu_channels_last
+
         net, bb = self.net, self.net.backbone
         losses: dict[str, Tensor] = {}
+        xs = [cpu_channels_last(x) for x in xs]  # the layout (a)'s encoder takes on CPU
         xs = bb.bn1([bb.conv1(x) for x in xs])
         xs = [bb.maxpool(bb.relu(x)) for x in xs]
         levels = []
