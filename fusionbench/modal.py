@@ -73,12 +73,10 @@ class ModalityNorm(nn.Module):
             return (y * self.weight.view(m, 1, c, 1, 1) + self.bias.view(m, 1, c, 1, 1)).flatten(0, 1)
         if self.training:
             self.num_batches_tracked.add_(1)
-        # One call per modality on its own rows (a view, no copy; the running statistics'
-        # rows are views too, updated in place). The former single call over a
-        # [N, M*C, H, W] view of the stack needed a transposed copy of the input and of the
-        # output in forward and again in backward, and turned channels-last stacks into
-        # contiguous ones; per channel the statistics are the same sums in the same order, so
-        # outputs, gradients and running statistics are bit-identical to it.
+        # One call per modality on its rows (views; the statistics' rows are views updated in
+        # place): one BN over a [N, M*C, H, W] view needed transposed copies in forward and
+        # backward and made channels-last stacks contiguous. On NCHW stacks the two are
+        # bit-identical (same sums, same order; tests/models/test_fast_paths.py).
         parts = split_modalities(x, m).unbind(0)
         return torch.cat([
             F.batch_norm(part, self.running_mean[i], self.running_var[i], self.weight[i],
