@@ -78,10 +78,10 @@ class ModalityNorm(nn.Module):
         # backward and made channels-last stacks contiguous. On NCHW stacks the two are
         # bit-identical (same sums, same order; tests/models/test_fast_paths.py).
         parts = split_modalities(x, m).unbind(0)
-        return torch.cat([
-            F.batch_norm(part, self.running_mean[i], self.running_var[i], self.weight[i],
-                         self.bias[i], self.training, self.momentum, self.eps)
-            for i, part in enumerate(parts)], dim=0)
+        outs = [F.batch_norm(part, self.running_mean[i], self.running_var[i], self.weight[i],
+                             self.bias[i], self.training, self.momentum, self.eps)
+                for i, part in enumerate(parts)]
+        return outs[0] if m == 1 else torch.cat(outs, dim=0)  # cat of one would only copy
 
     def load_single_norm(self, state: dict[str, Tensor]) -> None:
         """Initialise every modality's norm from one ``BatchNorm2d`` state dict (ImageNet init)."""

@@ -65,7 +65,7 @@ def _run_norm(norm: ModalityNorm, x: torch.Tensor, grad: torch.Tensor, reference
     return y.detach(), x.grad, norm.weight.grad, norm.bias.grad
 
 
-@pytest.mark.parametrize('m', [2, 3])
+@pytest.mark.parametrize('m', [1, 2, 3])
 @pytest.mark.parametrize('training', [True, False])
 def test_modality_norm_is_bit_identical_to_one_call_reference(m, training):
     torch.manual_seed(0)
