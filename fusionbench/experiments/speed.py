@@ -175,9 +175,8 @@ class PerModalityCEN(nn.Module):
 
     def head_logits(self, xs: list[Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """``[[N, C, H, W]] * M`` -> (``{head: [N, K, h, w]}``, fusion loss terms)."""
-        from fusionbench.models.segmentor import ENSEMBLE
-
         from fusionbench.models.layout import cpu_channels_last
+        from fusionbench.models.segmentor import ENSEMBLE
 
         net, bb = self.net, self.net.backbone
         losses: dict[str, Tensor] = {}
