@@ -4,7 +4,8 @@ A multimodal batch is ONE tensor ``[M*N, C, H, W]``, modality-major: rows ``m*N 
 hold modality ``m``. Every shared convolution therefore runs once for all modalities. What keeps
 the modalities apart are their private norms: :class:`ModalityNorm` holds ``M`` sets of affine
 parameters and running statistics as ``[M, C]`` tensors and normalises each modality's slice
-with its own, in a single ``batch_norm`` call over a ``[N, M*C, H, W]`` view (no Python loop).
+with its own: one ``batch_norm`` call per modality on that modality's rows ``[N, C, H, W]`` (a
+contiguous slice of the stack, in either memory format), the ``M`` outputs concatenated.
 ``SharedNorm`` is the Table 1 ablation: one BN over the whole stacked batch.
 
 The number of modalities is a constructor argument of every module that needs it; nothing here
@@ -72,13 +73,15 @@ class ModalityNorm(nn.Module):
             return (y * self.weight.view(m, 1, c, 1, 1) + self.bias.view(m, 1, c, 1, 1)).flatten(0, 1)
         if self.training:
             self.num_batches_tracked.add_(1)
-        n = x.shape[0] // m
-        # [M*N, C, H, W] -> [N, M*C, H, W]: one BN call with M*C channels = M private BNs.
-        per_channel = split_modalities(x, m).transpose(0, 1).reshape(n, m * c, *x.shape[2:])
-        y = F.batch_norm(per_channel, self.running_mean.view(-1), self.running_var.view(-1),
-                         self.weight.view(-1), self.bias.view(-1), self.training,
-                         self.momentum, self.eps)
-        return y.view(n, m, c, *x.shape[2:]).transpose(0, 1).reshape(x.shape)
+        # One call per modality on its rows (views; the statistics' rows are views updated in
+        # place): one BN over a [N, M*C, H, W] view needed transposed copies in forward and
+        # backward and made channels-last stacks contiguous. On NCHW stacks the two are
+        # bit-identical (same sums, same order; tests/models/test_fast_paths.py).
+        parts = split_modalities(x, m).unbind(0)
+        outs = [F.batch_norm(part, self.running_mean[i], self.running_var[i], self.weight[i],
+                             self.bias[i], self.training, self.momentum, self.eps)
+                for i, part in enumerate(parts)]
+        return outs[0] if m == 1 else torch.cat(outs, dim=0)  # cat of one would only copy
 
     def load_single_norm(self, state: dict[str, Tensor]) -> None:
         """Initialise every modality's norm from one ``BatchNorm2d`` state dict (ImageNet init)."""

@@ -175,10 +175,12 @@ class PerModalityCEN(nn.Module):
 
     def head_logits(self, xs: list[Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """``[[N, C, H, W]] * M`` -> (``{head: [N, K, h, w]}``, fusion loss terms)."""
+        from fusionbench.models.layout import cpu_channels_last
         from fusionbench.models.segmentor import ENSEMBLE
 
         net, bb = self.net, self.net.backbone
         losses: dict[str, Tensor] = {}
+        xs = [cpu_channels_last(x) for x in xs]  # the layout (a)'s encoder takes on CPU
         xs = bb.bn1([bb.conv1(x) for x in xs])
         xs = [bb.maxpool(bb.relu(x)) for x in xs]
         levels = []

@@ -27,7 +27,8 @@ over all channels (``exchange='all'``) at the same time; that is ``exchange='all
 here, not Table 1's "all" row (``exchange='all', l1='all'``).
 
 Implementation: masks ``[M, C]`` and ``torch.where`` on the ``[M, N, C, H, W]`` view; the mean of
-the others is one ``[M, M] @ [M, N*C*H*W]`` product with a zero diagonal, so a replaced channel
+the others is one ``[M, M] @ [M, N*C*H*W]`` product with a zero diagonal (:func:`mean_of_others`;
+for ``M = 2`` the same values as a swap of the two modalities, ``flip(0)``), so a replaced channel
 gets no gradient from its own position and its gradient flows to the modalities it came from.
 No boolean indexing, no host synchronisation, no loop over channels or modalities.
 """
@@ -54,6 +55,20 @@ def others_mean_matrix(num_modalities: int) -> Tensor:
     """``[M, M]``: row ``m`` averages every modality except ``m`` (zero diagonal)."""
     m = num_modalities
     return (torch.ones(m, m) - torch.eye(m)) / (m - 1)
+
+
+def mean_of_others(y: Tensor, matrix: Tensor) -> Tensor:
+    """``[M, N, ...]`` -> ``[M, N, ...]``: row ``m`` is the mean of the other modalities' rows.
+
+    ``matrix`` is :func:`others_mean_matrix` ``[M, M]``. For ``M = 2`` the result is the other
+    modality itself, taken by ``flip(0)`` instead of the product: the same values (the product
+    adds ``0 · y_m`` to ``1 · y_{1-m}``: exact for finite values) and the same gradients,
+    without the ``[M, N*C*H*W]`` reshape, which copies a channels-last stack; our choice, for
+    speed. For ``M > 2``: ``matrix @ y.reshape(M, -1)``.
+    """
+    if y.shape[0] == 2:
+        return y.flip(0)
+    return (matrix.to(y.dtype) @ y.reshape(y.shape[0], -1)).view_as(y)
 
 
 @registry.FUSIONS.register_module(name='cen')
@@ -140,7 +155,7 @@ class ChannelExchange(FusionModule):
             return x, losses
         m = self.num_modalities
         y = split_modalities(x, m)  # [M, N, C, H, W]
-        mixed = (self.others_mean.to(x.dtype) @ y.reshape(m, -1)).view_as(y)
+        mixed = mean_of_others(y, self.others_mean)
         replace = self.replace_mask(gamma)[:, None, :, None, None]
         return torch.where(replace, mixed, y).reshape(x.shape), losses
 

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from fusionbench import compat, registry
 from fusionbench.fusion.base import FusionModule, FusionPoint, build_fusion, fusion_class
 from fusionbench.models.init import run_seed, seeded
+from fusionbench.models.layout import cpu_channels_last
 from fusionbench.modal import (ModalityNorm, SharedNorm, build_norm, freeze_norm_statistics,
                                split_modalities)
 
@@ -169,7 +170,9 @@ class MultiModalResNet(BaseModule):
             paper's text.
 
     Shapes: ``forward([M*N, C_in, H, W])`` -> ``([l1, l2, l3, l4], losses)`` with ``l_s`` of
-    shape ``[M*N, C_s, H/2^(s+1), W/2^(s+1)]``, ``C_s = 64·w·2^(s-1)·expansion``.
+    shape ``[M*N, C_s, H/2^(s+1), W/2^(s+1)]``, ``C_s = 64·w·2^(s-1)·expansion``. On CPU the
+    input is taken to channels-last memory format first, so the features are channels-last
+    (:mod:`fusionbench.models.layout`; same shapes and values up to float rounding).
     """
 
     def __init__(self, depth: int = 101, num_modalities: int = 2, in_channels: int = 3,
@@ -298,6 +301,7 @@ class MultiModalResNet(BaseModule):
         return x, losses
 
     def forward(self, x: Tensor) -> tuple[list[Tensor], LossDict]:
+        x = cpu_channels_last(x)  # on CPU: NHWC activations throughout (models/layout.py)
         if self.first_stage == 1:
             x = self.forward_stem(x)
         features, losses = [], {}
