@@ -345,8 +345,10 @@ class MultiModalResNet(BaseModule):
         state = compat.load_checkpoint(path)  # weights-only, whatever the environment says
         state = state.get('state_dict', state)
         state = {k: v for k, v in state.items() if self._builds(k)}
-        norms = {name: mod for name, mod in self.named_modules()
-                 if isinstance(mod, (ModalityNorm, SharedNorm))}
+        fusion_parts = {id(m) for f in self.fusion_modules() for m in f.modules()}
+        norms = {name: mod for name, mod in self.named_modules()  # a fusion's own norms: not
+                 if isinstance(mod, (ModalityNorm, SharedNorm))  # in an ImageNet ResNet
+                 and id(mod) not in fusion_parts}
         own = self.state_dict()
         loaded = set()
         for name, module in norms.items():

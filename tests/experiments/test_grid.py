@@ -286,7 +286,7 @@ def test_killed_grid_restarts_keeping_finished_cells(tmp_path):
     assert list(df['row']) == [r.id for r in get_table('table1').rows]  # one row per table row
     counts = dict(zip(df['row'], df['n_seeds']))
     assert counts == {'unshared': 1, 'shared_bn': 1, 'private_bn': 0, 'private_bn_l1_half': 0,
-                      'cen': 0, 'cen_l1_all': 0}
+                      'cen': 0, 'cen_l1_all': 0, 'cen_shuffled_labels': 0}
     assert df['n_failed'].sum() == 0
     assert df.loc[df['row'] == 'shared_bn', 'rgb_miou_mean'].item() == pytest.approx(
         resumed['metrics']['rgb']['mIoU'])

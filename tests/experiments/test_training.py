@@ -41,18 +41,19 @@ def test_table1_smoke_end_to_end(capsys):
     results = Path(os.environ['FUSIONBENCH_RESULTS'])
     assert main(['run', 'table1', '--protocol', 'smoke', '--seeds', '1']) == 0
     out = capsys.readouterr().out
-    assert 'table1 [smoke]: 6 runs planned' in out
+    assert 'table1 [smoke]: 7 runs planned' in out
     with open(results / 'smoke' / 'table1.csv') as f:
         rows = list(csv.DictReader(f))
     assert [r['row'] for r in rows] == ['unshared', 'shared_bn', 'private_bn',
-                                        'private_bn_l1_half', 'cen', 'cen_l1_all']
+                                        'private_bn_l1_half', 'cen', 'cen_l1_all',
+                                        'cen_shuffled_labels']
     for row in rows:
         for column in ('rgb_miou_mean', 'depth_miou_mean', 'ensemble_miou_mean'):
             assert 0.0 <= float(row[column]) <= 100.0
         assert row['synthetic'] in ('True', 'true', '1')
     assert (results / 'smoke' / 'plots' / 'table1.png').stat().st_size > 1000
     records = list((results / 'smoke' / 'runs' / 'table1').glob('*.json'))
-    assert len(records) == 6
+    assert len(records) == 7
 
     assert main(['report', '--protocol', 'smoke']) == 0
     report = (Path(os.environ['FUSIONBENCH_REPORTS']) / 'smoke.md').read_text()
