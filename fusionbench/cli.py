@@ -13,6 +13,14 @@ import warnings
 from fusionbench import registry
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse without the usage block on a bad argument: the error is one line (``--help``
+    still shows the usage). Subcommand parsers inherit the class (``add_subparsers``)."""
+
+    def error(self, message: str):
+        self.exit(2, f'{self.prog}: error: {message} (see python -m {self.prog} --help)\n')
+
+
 def _parse_shard(text: str) -> tuple[int, int]:
     try:
         index, count = (int(part) for part in text.split('/'))
@@ -72,6 +80,27 @@ def _check_rows(table: str, rows: list[str] | None) -> None:
     if unknown or not rows:
         what = f'unknown row(s) {unknown}' if unknown else '--rows needs at least one row id'
         raise FusionbenchError(f'{what} for {table}; valid: {", ".join(valid)}')
+
+
+def _check_not_reference(protocol: str) -> None:
+    """Refuse to write ``protocol``'s tables where the paper's reported numbers live.
+
+    In a checkout the paper's numbers are ``results/paper/table*.csv`` (read-only reference),
+    which is also ``<results root>/paper``, where the ``paper`` protocol's tables would go: its
+    first table CSV would replace the reported one. Raises :class:`FusionbenchError` naming the
+    folder and the fix (another results root).
+    """
+    from pathlib import Path
+
+    from fusionbench.errors import FusionbenchError
+    from fusionbench.paths import PAPER_DIR, RESULTS_ENV, results_root
+
+    out = Path(results_root(), protocol)
+    if out.resolve() == Path(PAPER_DIR).resolve():
+        raise FusionbenchError(
+            f"{out} holds the paper's reported numbers (the reference every report compares "
+            f"with); the {protocol} protocol's tables would overwrite them: set ${RESULTS_ENV} "
+            f'to another folder, e.g. {RESULTS_ENV}=runs-{protocol}')
 
 
 @contextlib.contextmanager
@@ -143,6 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fusionbench.experiments.protocols import get_protocol
     from fusionbench.experiments.tables import get_table
 
+    start = time.perf_counter()  # what the summary line reports: the whole command
     protocol = get_protocol(args.protocol)
     seeds = args.seeds or protocol.seeds
     _check_rows(args.table, args.rows)
@@ -150,13 +180,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         for job in plan(get_table(args.table), protocol, seeds, args.shard, args.rows):
             print(f'{job.run_id}  {job.key:40s} {job.config}')
         return 0
+    _check_not_reference(protocol.name)  # before any training, not after it
     from fusionbench.experiments.preflight import find_missing, format_missing, unique
     jobs = plan(get_table(args.table), protocol, 1, args.shard, args.rows)
     missing = unique(m for job in jobs for m in find_missing(job.resolved))
     if missing:  # fail before the first run, not inside every one
         print(format_missing(missing, f'{args.table} [{args.protocol}]'), file=sys.stderr)
         return 2
-    start = time.perf_counter()
     if args.submit:  # to a scheduler through submitit (fusionbench.experiments.scheduler)
         from fusionbench.experiments.scheduler import SchedulerError, parse_options, submit_grid
         if args.shard != (0, 1) or args.jobs not in (None, 1) or args.launcher != 'none':
@@ -244,9 +274,34 @@ def _add_performance_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """Exit 0 when a report was written; 2 (one line per protocol on stderr) when there was
+    nothing to report: an empty or missing results root, a protocol without records."""
     from fusionbench.experiments.outputs import render_reports, reports_root
+    from fusionbench.experiments.protocols import get_protocol
+    from fusionbench.paths import RESULTS_ENV, results_root
+
+    root = results_root()
+    if args.protocol is not None:
+        get_protocol(args.protocol)  # an unknown name is one line naming the registered ones
+    if os.path.exists(root) and not os.path.isdir(root):
+        print(f'fusionbench: results root {root} (${RESULTS_ENV}) is not a folder; point '
+              f'${RESULTS_ENV} at the folder holding <protocol>/runs/', file=sys.stderr)
+        return 2
+    protocols = [args.protocol] if args.protocol else sorted(
+        p for p in (os.listdir(root) if os.path.isdir(root) else [])
+        if os.path.isdir(os.path.join(root, p, 'runs')))
+    for name in protocols:
+        _check_not_reference(name)
+    lines: list[str] = []
     with _naming_write_errors(reports_root()):
-        paths = render_reports(args.protocol)
+        paths = render_reports(args.protocol, say=lines.append)
+    if not paths:
+        for line in lines or [f'no run records under {root} (${RESULTS_ENV}); nothing to '
+                              'report (python -m fusionbench run <table> first)']:
+            print(f'fusionbench: {line}', file=sys.stderr)
+        return 2
+    for line in lines:
+        print(line)
     for path in paths:
         print(f'wrote {os.path.relpath(path)}')
     return 0
@@ -307,7 +362,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='fusionbench', description=__doc__)
+    parser = _OneLineParser(prog='fusionbench', description=__doc__)
     parser.add_argument('--debug', action='store_true',
                         help='show the traceback of an error (default: one line)')
     sub = parser.add_subparsers(dest='command', required=True)
@@ -433,6 +488,14 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = _warning_line
         try:
             return args.func(args)
+        except KeyboardInterrupt:
+            if args.debug:
+                traceback.print_exc()
+            print('fusionbench: interrupted; finished runs keep their records: run the same '
+                  'command again to continue (unfinished runs resume from their last '
+                  'checkpoint)',
+                  file=sys.stderr)
+            return 130  # 128 + SIGINT, what a shell reports for Ctrl-C
         except Exception as err:  # noqa: BLE001 - expected kinds become one line, bugs re-raise
             line = one_line(err)
             if line is None:
