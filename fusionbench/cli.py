@@ -407,16 +407,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser('params', help='parameter counts of a config, or a table beside the paper')
     p.add_argument('target', help='config path (relative to configs/) or a table name')
-    p.add_argument('--protocol', default='paper')
+    p.add_argument('--protocol', default='paper',
+                   help="the protocol whose model scale is counted (default: paper, the "
+                        "paper's models; see `list protocols`)")
     p.set_defaults(func=cmd_params)
 
     p = sub.add_parser('list', help='what is registered')
-    p.add_argument('what', choices=['fusions', *registry.REGISTRIES])
+    p.add_argument('what', choices=['fusions', *registry.REGISTRIES],
+                   help='which registry to list (fusions: with their position, settings and '
+                        'tables)')
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser('train', help='train and evaluate one config (torchrun-friendly)')
     p.add_argument('config', help='config path (absolute, relative to the working directory or '
-                                  'to configs/), e.g. table1/cen.py')
+                                  'to configs/), e.g. table1/cen-directed-l1half_refinenet-r101_300e_'
+                                  'nyudv2-40.py')
     p.add_argument('--protocol', default='mini',
                    help='the protocol whose data, scale, budget and seeds rewrite the config '
                         '(default: mini; see `list protocols`)')
@@ -434,7 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('preflight', help='list the missing data sets / weights of a config, a '
                                          'folder of configs or a table, with what to put there')
     p.add_argument('target', help='config path, folder (e.g. configs/paper) or table name')
-    p.add_argument('--protocol', default='paper')
+    p.add_argument('--protocol', default='paper',
+                   help='the protocol whose inputs are checked (default: paper, the real data '
+                        'and ImageNet weights)')
     p.set_defaults(func=cmd_preflight)
 
     p = sub.add_parser('data', help='prepare real datasets')

@@ -404,3 +404,24 @@ def test_ctrl_c_is_one_line_and_exit_130(capsys, monkeypatch):
         'again to continue (unfinished runs resume from their last checkpoint)']
     assert main(['list', 'tables', '--debug']) == 130
     assert 'Traceback' in capsys.readouterr().err
+
+
+def test_unimportable_plugin_is_one_line(capsys, monkeypatch):
+    monkeypatch.setenv('FUSIONBENCH_PLUGINS', 'no_such_plugin_module')
+    assert main(['list', 'fusions']) == 2
+    assert stderr_lines(capsys) == [
+        "fusionbench: $FUSIONBENCH_PLUGINS: cannot import 'no_such_plugin_module' (No module "
+        "named 'no_such_plugin_module'); put its package on PYTHONPATH or remove it from "
+        '$FUSIONBENCH_PLUGINS']
+
+
+def test_every_option_of_every_command_has_help():
+    import argparse
+
+    from fusionbench.cli import build_parser
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    undocumented = [f'{name} {a.dest}' for name, parser in commands.choices.items()
+                    for a in parser._actions
+                    if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction))
+                    and not a.help]
+    assert undocumented == []
