@@ -202,7 +202,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 2
         print(f"{args.table} [{args.protocol}]: {len(summary['submitted'])} cell(s) submitted "
               f"({args.submit}), {summary['skipped']} already done")
-        if args.no_wait:
+        if args.no_wait and summary['submitted']:  # with nothing submitted, the table is due
             print('  run the same command again when they are done: cells with a record are '
                   'skipped and the table is written')
             return 0

@@ -425,3 +425,18 @@ def test_every_option_of_every_command_has_help():
                     if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction))
                     and not a.help]
     assert undocumented == []
+
+
+def test_submit_no_wait_with_every_cell_done_writes_the_table(tmp_path, capsys, monkeypatch):
+    """Nothing to submit: no "run the same command again" promise, the table is written."""
+    monkeypatch.setenv('FUSIONBENCH_RESULTS', str(tmp_path / 'results'))
+    folder = Path(runs_dir('smoke', 'table1', str(tmp_path / 'results')))
+    folder.mkdir(parents=True)
+    for job in plan(get_table('table1'), get_protocol('smoke'), 1):
+        (folder / job.record_name).write_text(json.dumps(good_record(job)))
+    assert main(['run', 'table1', '--protocol', 'smoke', '--seeds', '1', '--submit', 'local',
+                 '--no-wait']) == 0
+    out = capsys.readouterr().out
+    assert '0 cell(s) submitted (local), 6 already done' in out
+    assert 'run the same command again' not in out
+    assert (tmp_path / 'results' / 'smoke' / 'table1.csv').is_file()
