@@ -68,6 +68,11 @@ def _glue_option_values(argv: list[str]) -> list[str]:
     return out
 
 
+#: ``run --list``: what ``run`` does with a cell, by the state of its record on disk.
+_LIST_STATES = {'ok': 'done', 'missing': 'to-run', 'failed': 'rerun-failed',
+                'invalid': 'rerun-invalid'}
+
+
 def _check_rows(table: str, rows: list[str] | None) -> None:
     """Every ``--rows`` id is a row of ``table`` (one line listing the valid ids otherwise)."""
     from fusionbench.errors import FusionbenchError
@@ -176,9 +181,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     protocol = get_protocol(args.protocol)
     seeds = args.seeds or protocol.seeds
     _check_rows(args.table, args.rows)
-    if args.list:
+    if args.list:  # the cells, each with what `run` would do with it (stdout: one per line)
+        from collections import Counter
+
+        from fusionbench.experiments.grid import record_state
+        states = Counter()
         for job in plan(get_table(args.table), protocol, seeds, args.shard, args.rows):
-            print(f'{job.run_id}  {job.key:40s} {job.config}')
+            state = 'rerun' if args.force else _LIST_STATES[record_state(job)[0]]
+            states[state] += 1
+            print(f'{job.run_id}  {job.key:40s} {job.config}  {state}')
+        print(f'{args.table} [{args.protocol}]: {sum(states.values())} cell(s): '
+              + ', '.join(f'{n} {state}' for state, n in sorted(states.items())),
+              file=sys.stderr)
         return 0
     _check_not_reference(protocol.name)  # before any training, not after it
     from fusionbench.experiments.preflight import find_missing, format_missing, unique

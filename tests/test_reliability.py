@@ -440,3 +440,24 @@ def test_submit_no_wait_with_every_cell_done_writes_the_table(tmp_path, capsys, 
     assert '0 cell(s) submitted (local), 6 already done' in out
     assert 'run the same command again' not in out
     assert (tmp_path / 'results' / 'smoke' / 'table1.csv').is_file()
+
+
+def test_list_says_what_run_would_do_with_each_cell(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv('FUSIONBENCH_RESULTS', str(tmp_path / 'results'))
+    jobs = plan(get_table('table1'), get_protocol('smoke'), 1)
+    folder = Path(runs_dir('smoke', 'table1', str(tmp_path / 'results')))
+    folder.mkdir(parents=True)
+    (folder / jobs[0].record_name).write_text(json.dumps(good_record(jobs[0])))
+    (folder / jobs[1].record_name).write_text(json.dumps({**good_record(jobs[1]),
+                                                          'status': 'failed', 'metrics': {},
+                                                          'error': 'TrainingDiverged'}))
+    (folder / jobs[2].record_name).write_text('{"run_id": ')
+    assert main(['run', 'table1', '--protocol', 'smoke', '--seeds', '1', '--list']) == 0
+    out, err = capsys.readouterr()
+    assert [line.split()[-1] for line in out.splitlines()] == [
+        'done', 'rerun-failed', 'rerun-invalid', 'to-run', 'to-run', 'to-run']
+    assert err.strip() == ('table1 [smoke]: 6 cell(s): 1 done, 1 rerun-failed, '
+                           '1 rerun-invalid, 3 to-run')
+    assert main(['run', 'table1', '--protocol', 'smoke', '--seeds', '1', '--list',
+                 '--force']) == 0
+    assert capsys.readouterr().err.strip() == 'table1 [smoke]: 6 cell(s): 6 rerun'
