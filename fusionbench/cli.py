@@ -247,6 +247,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{args.table} [{args.protocol}]: {summary['planned']} runs planned, "
           f"{summary['skipped']} already done, {summary['ran']} ran{retried}, "
           f"{len(summary['failed'])} failed{claimed}, {elapsed:.1f} s")
+    if summary['skipped'] and not summary['ran'] and not summary['failed']:
+        print(f"  nothing trained: all {summary['skipped']} finished cell(s) were reused from "
+              'their records of this code (committed or yours; --force retrains)')
     for path in outputs:
         print(f'  wrote {os.path.relpath(path)}')
     if summary.get('stale'):
