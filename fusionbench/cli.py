@@ -13,6 +13,14 @@ import warnings
 from fusionbench import registry
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse without the usage block on a bad argument: the error is one line (``--help``
+    still shows the usage). Subcommand parsers inherit the class (``add_subparsers``)."""
+
+    def error(self, message: str):
+        self.exit(2, f'{self.prog}: error: {message} (see python -m {self.prog} --help)\n')
+
+
 def _parse_shard(text: str) -> tuple[int, int]:
     try:
         index, count = (int(part) for part in text.split('/'))
@@ -60,6 +68,11 @@ def _glue_option_values(argv: list[str]) -> list[str]:
     return out
 
 
+#: ``run --list``: what ``run`` does with a cell, by the state of its record on disk.
+_LIST_STATES = {'ok': 'done', 'missing': 'to-run', 'failed': 'rerun-failed',
+                'invalid': 'rerun-invalid'}
+
+
 def _check_rows(table: str, rows: list[str] | None) -> None:
     """Every ``--rows`` id is a row of ``table`` (one line listing the valid ids otherwise)."""
     from fusionbench.errors import FusionbenchError
@@ -72,6 +85,27 @@ def _check_rows(table: str, rows: list[str] | None) -> None:
     if unknown or not rows:
         what = f'unknown row(s) {unknown}' if unknown else '--rows needs at least one row id'
         raise FusionbenchError(f'{what} for {table}; valid: {", ".join(valid)}')
+
+
+def _check_not_reference(protocol: str) -> None:
+    """Refuse to write ``protocol``'s tables where the paper's reported numbers live.
+
+    In a checkout the paper's numbers are ``results/paper/table*.csv`` (read-only reference),
+    which is also ``<results root>/paper``, where the ``paper`` protocol's tables would go: its
+    first table CSV would replace the reported one. Raises :class:`FusionbenchError` naming the
+    folder and the fix (another results root).
+    """
+    from pathlib import Path
+
+    from fusionbench.errors import FusionbenchError
+    from fusionbench.paths import PAPER_DIR, RESULTS_ENV, results_root
+
+    out = Path(results_root(), protocol)
+    if out.resolve() == Path(PAPER_DIR).resolve():
+        raise FusionbenchError(
+            f"{out} holds the paper's reported numbers (the reference every report compares "
+            f"with); the {protocol} protocol's tables would overwrite them: set ${RESULTS_ENV} "
+            f'to another folder, e.g. {RESULTS_ENV}=runs-{protocol}')
 
 
 @contextlib.contextmanager
@@ -143,20 +177,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fusionbench.experiments.protocols import get_protocol
     from fusionbench.experiments.tables import get_table
 
+    start = time.perf_counter()  # what the summary line reports: the whole command
     protocol = get_protocol(args.protocol)
     seeds = args.seeds or protocol.seeds
     _check_rows(args.table, args.rows)
-    if args.list:
+    if args.list:  # the cells, each with what `run` would do with it (stdout: one per line)
+        from collections import Counter
+
+        from fusionbench.experiments.grid import record_state
+        states = Counter()
         for job in plan(get_table(args.table), protocol, seeds, args.shard, args.rows):
-            print(f'{job.run_id}  {job.key:40s} {job.config}')
+            state = 'rerun' if args.force else _LIST_STATES[record_state(job)[0]]
+            states[state] += 1
+            print(f'{job.run_id}  {job.key:40s} {job.config}  {state}')
+        print(f'{args.table} [{args.protocol}]: {sum(states.values())} cell(s): '
+              + ', '.join(f'{n} {state}' for state, n in sorted(states.items())),
+              file=sys.stderr)
         return 0
+    _check_not_reference(protocol.name)  # before any training, not after it
     from fusionbench.experiments.preflight import find_missing, format_missing, unique
     jobs = plan(get_table(args.table), protocol, 1, args.shard, args.rows)
     missing = unique(m for job in jobs for m in find_missing(job.resolved))
     if missing:  # fail before the first run, not inside every one
         print(format_missing(missing, f'{args.table} [{args.protocol}]'), file=sys.stderr)
         return 2
-    start = time.perf_counter()
     if args.submit:  # to a scheduler through submitit (fusionbench.experiments.scheduler)
         from fusionbench.experiments.scheduler import SchedulerError, parse_options, submit_grid
         if args.shard != (0, 1) or args.jobs not in (None, 1) or args.launcher != 'none':
@@ -172,7 +216,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 2
         print(f"{args.table} [{args.protocol}]: {len(summary['submitted'])} cell(s) submitted "
               f"({args.submit}), {summary['skipped']} already done")
-        if args.no_wait:
+        if args.no_wait and summary['submitted']:  # with nothing submitted, the table is due
             print('  run the same command again when they are done: cells with a record are '
                   'skipped and the table is written')
             return 0
@@ -203,6 +247,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{args.table} [{args.protocol}]: {summary['planned']} runs planned, "
           f"{summary['skipped']} already done, {summary['ran']} ran{retried}, "
           f"{len(summary['failed'])} failed{claimed}, {elapsed:.1f} s")
+    if summary['skipped'] and not summary['ran'] and not summary['failed']:
+        print(f"  nothing trained: all {summary['skipped']} finished cell(s) were reused from "
+              'their records of this code (committed or yours; --force retrains)')
     for path in outputs:
         print(f'  wrote {os.path.relpath(path)}')
     if summary.get('stale'):
@@ -244,9 +291,34 @@ def _add_performance_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """Exit 0 when a report was written; 2 (one line per protocol on stderr) when there was
+    nothing to report: an empty or missing results root, a protocol without records."""
     from fusionbench.experiments.outputs import render_reports, reports_root
+    from fusionbench.experiments.protocols import get_protocol
+    from fusionbench.paths import RESULTS_ENV, results_root
+
+    root = results_root()
+    if args.protocol is not None:
+        get_protocol(args.protocol)  # an unknown name is one line naming the registered ones
+    if os.path.exists(root) and not os.path.isdir(root):
+        print(f'fusionbench: results root {root} (${RESULTS_ENV}) is not a folder; point '
+              f'${RESULTS_ENV} at the folder holding <protocol>/runs/', file=sys.stderr)
+        return 2
+    protocols = [args.protocol] if args.protocol else sorted(
+        p for p in (os.listdir(root) if os.path.isdir(root) else [])
+        if os.path.isdir(os.path.join(root, p, 'runs')))
+    for name in protocols:
+        _check_not_reference(name)
+    lines: list[str] = []
     with _naming_write_errors(reports_root()):
-        paths = render_reports(args.protocol)
+        paths = render_reports(args.protocol, say=lines.append)
+    if not paths:
+        for line in lines or [f'no run records under {root} (${RESULTS_ENV}); nothing to '
+                              'report (python -m fusionbench run <table> first)']:
+            print(f'fusionbench: {line}', file=sys.stderr)
+        return 2
+    for line in lines:
+        print(line)
     for path in paths:
         print(f'wrote {os.path.relpath(path)}')
     return 0
@@ -326,7 +398,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='fusionbench', description=__doc__)
+    parser = _OneLineParser(prog='fusionbench', description=__doc__)
     parser.add_argument('--debug', action='store_true',
                         help='show the traceback of an error (default: one line)')
     sub = parser.add_subparsers(dest='command', required=True)
@@ -371,16 +443,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser('params', help='parameter counts of a config, or a table beside the paper')
     p.add_argument('target', help='config path (relative to configs/) or a table name')
-    p.add_argument('--protocol', default='paper')
+    p.add_argument('--protocol', default='paper',
+                   help="the protocol whose model scale is counted (default: paper, the "
+                        "paper's models; see `list protocols`)")
     p.set_defaults(func=cmd_params)
 
     p = sub.add_parser('list', help='what is registered')
-    p.add_argument('what', choices=['fusions', *registry.REGISTRIES])
+    p.add_argument('what', choices=['fusions', *registry.REGISTRIES],
+                   help='which registry to list (fusions: with their position, settings and '
+                        'tables)')
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser('train', help='train and evaluate one config (torchrun-friendly)')
     p.add_argument('config', help='config path (absolute, relative to the working directory or '
-                                  'to configs/), e.g. table1/cen.py')
+                                  'to configs/), e.g. table1/cen-directed-l1half_refinenet-r101_300e_'
+                                  'nyudv2-40.py')
     p.add_argument('--protocol', default='mini',
                    help='the protocol whose data, scale, budget and seeds rewrite the config '
                         '(default: mini; see `list protocols`)')
@@ -398,7 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('preflight', help='list the missing data sets / weights of a config, a '
                                          'folder of configs or a table, with what to put there')
     p.add_argument('target', help='config path, folder (e.g. configs/paper) or table name')
-    p.add_argument('--protocol', default='paper')
+    p.add_argument('--protocol', default='paper',
+                   help='the protocol whose inputs are checked (default: paper, the real data '
+                        'and ImageNet weights)')
     p.set_defaults(func=cmd_preflight)
 
     p = sub.add_parser('pretrain', help="make (or show) a protocol's pretrained encoders and "
@@ -460,6 +539,14 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = _warning_line
         try:
             return args.func(args)
+        except KeyboardInterrupt:
+            if args.debug:
+                traceback.print_exc()
+            print('fusionbench: interrupted; finished runs keep their records: run the same '
+                  'command again to continue (unfinished runs resume from their last '
+                  'checkpoint)',
+                  file=sys.stderr)
+            return 130  # 128 + SIGINT, what a shell reports for Ctrl-C
         except Exception as err:  # noqa: BLE001 - expected kinds become one line, bugs re-raise
             line = one_line(err)
             if line is None:

@@ -2,7 +2,8 @@
 
 :class:`FusionbenchError` and its kinds carry a one-line message; :func:`one_line` turns every
 *expected* error kind (these, the data layer's :class:`~fusionbench.data.errors.DataError`,
-missing inputs, unknown registry names, config syntax errors, write failures) into the line
+missing inputs, unknown registry names, unimportable ``$FUSIONBENCH_PLUGINS``, config syntax
+errors, write failures) into the line
 ``python -m fusionbench`` prints before exiting with status 2 (``--debug`` adds the traceback).
 Anything else is a bug and keeps its traceback.
 """
@@ -95,7 +96,7 @@ def expected_errors() -> dict[type, Callable[[BaseException], str]]:
     """Each expected error type and how it becomes one line (most specific types first)."""
     from fusionbench.compat import CheckpointError
     from fusionbench.data.errors import DataError
-    from fusionbench.registry import UnknownNameError
+    from fusionbench.registry import PluginImportError, UnknownNameError
 
     return {
         FusionbenchError: _first_line,
@@ -103,6 +104,7 @@ def expected_errors() -> dict[type, Callable[[BaseException], str]]:
         PreflightError: _first_line,       # the head line counts them and names the first
         CheckpointError: _first_line,
         UnknownNameError: _first_line,
+        PluginImportError: _first_line,    # names the module and $FUSIONBENCH_PLUGINS
         SyntaxError: _syntax_error_line,   # mmengine names the config file in the message
         FileNotFoundError: _first_line,
         OSError: _os_error_line,

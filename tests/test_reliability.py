@@ -125,7 +125,8 @@ def test_bad_arguments_are_rejected_with_the_valid_values(capsys, args, expected
     with pytest.raises(SystemExit) as exit_info:
         main(['run', 'table1', '--protocol', 'smoke', *args])
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == f'fusionbench run: error: {expected}'
+    assert capsys.readouterr().err.strip().splitlines() == [  # one line, no usage block
+        f'fusionbench run: error: {expected} (see python -m fusionbench run --help)']
     assert (csv.read_bytes() if csv.exists() else None) == before  # nothing overwritten
 
 
@@ -215,9 +216,10 @@ def test_report_names_invalid_records_and_does_not_crash(tmp_path, capsys, monke
     folder.mkdir(parents=True)
     path = folder / job.record_name
     path.write_text(json.dumps({k: v for k, v in good_record(job).items() if k != 'params'}))
-    assert main(['report', '--protocol', 'smoke']) == 0
-    assert f"fusionbench: warning: skipping invalid run record {path}: missing key 'params'" \
-        in capsys.readouterr().err
+    assert main(['report', '--protocol', 'smoke']) == 2  # its only record was invalid
+    err = capsys.readouterr().err
+    assert f"fusionbench: warning: skipping invalid run record {path}: missing key 'params'" in err
+    assert 'fusionbench: smoke: no run records under' in err
 
 
 def test_failed_record_is_valid_but_not_done(tmp_path):
@@ -347,3 +349,118 @@ def test_load_from_a_code_running_checkpoint_fails_in_one_line(tmp_path, capsys,
     lines = stderr_lines(capsys)
     assert lines[-1].startswith(f'fusionbench: refusing to load checkpoint {evil}: it asks for')
     assert not marker.exists()
+
+
+# ----------------------------------------------------------------------------- 7: first-use slips
+def test_report_with_nothing_to_report_fails_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv('FUSIONBENCH_REPORTS', str(tmp_path / 'reports'))
+    for root, expected in [
+            (tmp_path / 'empty', f'fusionbench: no run records under {tmp_path / "empty"} '
+                                 '($FUSIONBENCH_RESULTS); nothing to report (python -m '
+                                 'fusionbench run <table> first)'),
+            (tmp_path / 'missing', f'fusionbench: no run records under {tmp_path / "missing"} '
+                                   '($FUSIONBENCH_RESULTS); nothing to report (python -m '
+                                   'fusionbench run <table> first)'),
+            (tmp_path / 'a-file', f'fusionbench: results root {tmp_path / "a-file"} '
+                                  '($FUSIONBENCH_RESULTS) is not a folder; point '
+                                  '$FUSIONBENCH_RESULTS at the folder holding <protocol>/runs/')]:
+        (tmp_path / 'empty').mkdir(exist_ok=True)
+        (tmp_path / 'a-file').write_text('x')
+        monkeypatch.setenv('FUSIONBENCH_RESULTS', str(root))
+        assert main(['report']) == 2
+        assert stderr_lines(capsys) == [expected]
+    assert main(['report', '--protocol', 'nosuch']) == 2
+    assert stderr_lines(capsys) == [
+        "fusionbench: unknown protocol 'nosuch'; registered: mini, paper, smoke"]
+    assert not (tmp_path / 'reports').exists()
+
+
+def test_paper_protocol_never_overwrites_the_papers_numbers(capsys, monkeypatch):
+    """In a checkout ``results/paper/`` holds the reported tables, which is also where the
+    paper protocol's tables would go: run and report refuse before anything is written."""
+    from fusionbench.paths import PAPER_DIR
+    monkeypatch.setenv('FUSIONBENCH_RESULTS', str(Path(PAPER_DIR).parent))
+    before = {p: p.read_bytes() for p in Path(PAPER_DIR).glob('*.csv')}
+    expected = (f"fusionbench: {PAPER_DIR} holds the paper's reported numbers (the reference "
+                'every report compares with); the paper protocol\'s tables would overwrite '
+                'them: set $FUSIONBENCH_RESULTS to another folder, e.g. '
+                'FUSIONBENCH_RESULTS=runs-paper')
+    for argv in (['run', 'table1', '--protocol', 'paper'], ['report', '--protocol', 'paper']):
+        assert main(argv) == 2
+        assert stderr_lines(capsys) == [expected]
+    assert before and {p: p.read_bytes() for p in Path(PAPER_DIR).glob('*.csv')} == before
+
+
+def test_ctrl_c_is_one_line_and_exit_130(capsys, monkeypatch):
+    from fusionbench import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, 'cmd_list', interrupted)
+    assert main(['list', 'tables']) == 130
+    assert stderr_lines(capsys) == [
+        'fusionbench: interrupted; finished runs keep their records: run the same command '
+        'again to continue (unfinished runs resume from their last checkpoint)']
+    assert main(['list', 'tables', '--debug']) == 130
+    assert 'Traceback' in capsys.readouterr().err
+
+
+def test_unimportable_plugin_is_one_line(capsys, monkeypatch):
+    monkeypatch.setenv('FUSIONBENCH_PLUGINS', 'no_such_plugin_module')
+    assert main(['list', 'fusions']) == 2
+    assert stderr_lines(capsys) == [
+        "fusionbench: $FUSIONBENCH_PLUGINS: cannot import 'no_such_plugin_module' (No module "
+        "named 'no_such_plugin_module'); put its package on PYTHONPATH or remove it from "
+        '$FUSIONBENCH_PLUGINS']
+
+
+def test_every_option_of_every_command_has_help():
+    import argparse
+
+    from fusionbench.cli import build_parser
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    undocumented = [f'{name} {a.dest}' for name, parser in commands.choices.items()
+                    for a in parser._actions
+                    if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction))
+                    and not a.help]
+    assert undocumented == []
+
+
+def test_submit_no_wait_with_every_cell_done_writes_the_table(tmp_path, capsys, monkeypatch):
+    """Nothing to submit: no "run the same command again" promise, the table is written."""
+    monkeypatch.setenv('FUSIONBENCH_RESULTS', str(tmp_path / 'results'))
+    folder = Path(runs_dir('smoke', 'table1', str(tmp_path / 'results')))
+    folder.mkdir(parents=True)
+    for job in plan(get_table('table1'), get_protocol('smoke'), 1):
+        (folder / job.record_name).write_text(json.dumps(good_record(job)))
+    assert main(['run', 'table1', '--protocol', 'smoke', '--seeds', '1', '--submit', 'local',
+                 '--no-wait']) == 0
+    out = capsys.readouterr().out
+    assert '0 cell(s) submitted (local), 6 already done' in out
+    assert 'run the same command again' not in out
+    assert (tmp_path / 'results' / 'smoke' / 'table1.csv').is_file()
+    assert main(['run', 'table1', '--protocol', 'smoke', '--seeds', '1']) == 0  # reuse, say so
+    assert ('  nothing trained: all 6 finished cell(s) were reused from their records of this '
+            'code (committed or yours; --force retrains)') in capsys.readouterr().out.splitlines()
+
+
+def test_list_says_what_run_would_do_with_each_cell(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv('FUSIONBENCH_RESULTS', str(tmp_path / 'results'))
+    jobs = plan(get_table('table1'), get_protocol('smoke'), 1)
+    folder = Path(runs_dir('smoke', 'table1', str(tmp_path / 'results')))
+    folder.mkdir(parents=True)
+    (folder / jobs[0].record_name).write_text(json.dumps(good_record(jobs[0])))
+    (folder / jobs[1].record_name).write_text(json.dumps({**good_record(jobs[1]),
+                                                          'status': 'failed', 'metrics': {},
+                                                          'error': 'TrainingDiverged'}))
+    (folder / jobs[2].record_name).write_text('{"run_id": ')
+    assert main(['run', 'table1', '--protocol', 'smoke', '--seeds', '1', '--list']) == 0
+    out, err = capsys.readouterr()
+    assert [line.split()[-1] for line in out.splitlines()] == [
+        'done', 'rerun-failed', 'rerun-invalid', 'to-run', 'to-run', 'to-run']
+    assert err.strip() == ('table1 [smoke]: 6 cell(s): 1 done, 1 rerun-failed, '
+                           '1 rerun-invalid, 3 to-run')
+    assert main(['run', 'table1', '--protocol', 'smoke', '--seeds', '1', '--list',
+                 '--force']) == 0
+    assert capsys.readouterr().err.strip() == 'table1 [smoke]: 6 cell(s): 6 rerun'

@@ -325,7 +325,11 @@ def describe(comparisons: tuple[Comparison, ...], column: str, confidence: float
 
 
 def _p_text(p: float) -> str:
-    return '= n/a' if math.isnan(p) else f'= {p:.2g}' if p >= 1e-3 else '< 0.001'
+    # Three significant digits below 0.1 (our choice): with two, p = 0.0497 printed as
+    # "p = 0.05" beside a "reproduced" verdict, which reads as on the threshold.
+    if math.isnan(p):
+        return '= n/a'
+    return '< 0.001' if p < 1e-3 else f'= {p:.3g}' if p < 0.1 else f'= {p:.2g}'
 
 
 def headline(comparisons: tuple[Comparison, ...]) -> Comparison:

@@ -75,6 +75,7 @@ def render_report(protocol: str, reports_dir: str | Path, tables: Iterable[Repor
     if synthetic:
         lines += [SYNTHETIC_WARNING, '']
     lines += ['## Claims', '', *(claim_lines or ['No claims declared for these tables.']), '']
+    lines += _caveats_section(list(records))
     for section in sections:
         lines += section
     for section in extra_sections:
@@ -261,7 +262,7 @@ def provenance_summary(records: list[dict]) -> dict[str, str]:
         'runs': ', '.join(f'{n} {s}' for s, n in sorted(status.items(), key=str)),
         'git commits': _counted(commits),
         'devices': _counted(devices),
-        'datasets': ', '.join(sorted({str(r.get('dataset')) for r in records})),
+        'datasets': _counted(Counter(_dataset(r) for r in records)),
         'dates': f'{dates[0]} → {dates[-1]}' if dates else MISSING,
         'versions': '; '.join(f'{p} {" / ".join(sorted(v))}' for p, v in sorted(versions.items())),
     }
@@ -269,6 +270,66 @@ def provenance_summary(records: list[dict]) -> dict[str, str]:
         summary['wall time'] = (f'{sum(walls):.1f} s in total, median {statistics.median(walls):.1f}'
                                 ' s per run')
     return summary
+
+
+def _dataset(record: dict) -> str:
+    """The record's ``dataset``, else its resolved config's test data set: ``type`` and
+    ``data_root`` (run records keep the whole resolved config, not a separate dataset key)."""
+    if record.get('dataset'):
+        return str(record['dataset'])
+    config = record.get('config') if isinstance(record.get('config'), dict) else {}
+    dataset = (config.get('test_dataloader') or {}).get('dataset') or {}
+    if not isinstance(dataset, dict) or not dataset.get('type'):
+        return 'unknown'
+    root = dataset.get('data_root')
+    return f"{dataset['type']} ({root})" if root else str(dataset['type'])
+
+
+def _caveats_section(records: list[dict]) -> list[str]:
+    """What the finished runs' own checks say about the claims above (none: no section).
+
+    - ``plateau.plateaued`` false: the validation mIoU still rose by at least the threshold
+      over the last fifth of training (:mod:`fusionbench.plateau`), so the runs were stopped
+      before converging and a difference between rows may be one of speed, not of end point.
+    - ``gamma_dynamics.lockstep_layers``: exchange points whose penalised γ's all crossed θ
+      together, i.e. a fixed swap of channels rather than CEN's data-driven selection
+      (:mod:`fusionbench.fusion.gamma_dynamics`).
+    """
+    ok = [r for r in records if r.get('status') == 'ok']
+    lines = []
+    rising = [r for r in ok if (r.get('plateau') or {}).get('plateaued') is False]
+    if rising:
+        gains = [float(r['plateau'].get('gain', float('nan'))) for r in rising]
+        threshold = rising[0]['plateau'].get('threshold')
+        rows = ', '.join(f'`{row}` × {n}' for row, n in sorted(Counter(
+            r['row'] for r in rising).items()))
+        lines.append(f'- **not converged**: {len(rising)} of {len(ok)} runs had not plateaued '
+                     f'(validation mIoU still rose by ≥ {fmt(threshold)} points over the last '
+                     f'fifth of training; up to {fmt(max(gains), signed=True)}): {rows}')
+    gamma = [r for r in ok if isinstance(r.get('gamma_dynamics'), dict)
+             and r['gamma_dynamics'].get('layers')]
+    lockstep = [r for r in gamma if r['gamma_dynamics'].get('lockstep_layers')]
+    if lockstep:
+        rows = ', '.join(
+            f"`{row}` {min(ns)}–{max(ns)} of {total}" if min(ns) != max(ns)
+            else f"`{row}` {ns[0]} of {total}"
+            for (row, total), ns in sorted(_lockstep_counts(lockstep).items()))
+        lines.append(f"- **γ lockstep**: in {len(lockstep)} of {len(gamma)} runs with CEN's γ "
+                     'dynamics, all penalised γ\'s of some CEN points crossed θ together (where '
+                     'channels are exchanged, a fixed swap, not a data-driven selection); points '
+                     f'in lockstep per run: {rows}')
+    if not lines:
+        return []
+    return ['## Caveats from the run records', '', *lines, '']
+
+
+def _lockstep_counts(records: list[dict]) -> dict[tuple[str, int], list[int]]:
+    counts: dict[tuple[str, int], list[int]] = {}
+    for r in records:
+        dynamics = r['gamma_dynamics']
+        key = (str(r['row']), len(dynamics['layers']))
+        counts.setdefault(key, []).append(len(dynamics['lockstep_layers']))
+    return counts
 
 
 def _commit(record: dict) -> str:

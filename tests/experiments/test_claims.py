@@ -252,3 +252,10 @@ def test_seeds_needed_for_a_decidable_two_point_difference():
         seeds_needed(1.0, effect=0.0)
     with pytest.raises(ValueError, match='more than 3 seeds'):
         seeds_needed(10.0, max_seeds=3)
+
+
+def test_p_values_near_the_level_keep_three_digits():
+    """p = 0.0497 is not printed as "p = 0.05" beside a verdict (the mini Table 1 case)."""
+    from fusionbench.analysis.claims import _p_text
+    assert [_p_text(p) for p in (0.0496808, 0.027, 0.19, 0.0004, float('nan'))] == [
+        '= 0.0497', '= 0.027', '= 0.19', '< 0.001', '= n/a']

@@ -168,3 +168,48 @@ def test_a_protocol_without_runs_gets_one_line_and_no_file(tmp_path):
     assert not (tmp_path / 'reports').exists()
     assert not (tmp_path / 'results' / 'smoke' / 'table1.csv').exists()
 
+
+
+def test_provenance_names_the_dataset_from_the_resolved_config(tmp_path):
+    """Run records carry the resolved config, not a ``dataset`` key: the provenance line reads
+    the test data set from it (it said ``datasets: None`` for every real record)."""
+    from fusionbench.report.markdown import provenance_summary
+    synthetic = {k: v for k, v in record('table1', 'cen', 0, {}).items() if k != 'dataset'}
+    synthetic['config'] = {'test_dataloader': {'dataset': {'type': 'SyntheticScenes'}}}
+    real = {**synthetic, 'config': {'test_dataloader': {'dataset': {
+        'type': 'NYUDv2Dataset', 'data_root': 'data/nyudv2'}}}}
+    bare = {**synthetic, 'config': {}}
+    summary = provenance_summary([synthetic, synthetic, real, bare])
+    assert summary['datasets'] == ('NYUDv2Dataset (data/nyudv2) × 1, SyntheticScenes × 2, '
+                                   'unknown × 1')
+
+
+def test_caveats_name_unconverged_runs_and_gamma_lockstep(tmp_path):
+    """The runs' own checks (plateau, γ lockstep) appear under the claims they qualify."""
+    def with_checks(row, seed, gain, lockstep):
+        r = record('table1', row, seed, {'ensemble': {'mIoU': 40.0 + seed}})
+        r['plateau'] = {'plateaued': gain < 1.0, 'gain': gain, 'threshold': 1.0}
+        if lockstep is not None:
+            r['gamma_dynamics'] = {'layers': {f'l{i}': {} for i in range(16)},
+                                   'lockstep_layers': [f'l{i}' for i in range(lockstep)]}
+        return r
+
+    records = [with_checks('cen', 0, 3.8, 16), with_checks('cen', 1, 0.2, 16),
+               with_checks('cen_l1_all', 0, -0.5, 14), with_checks('cen_l1_all', 1, 0.1, 15),
+               with_checks('private_bn_l1_half', 0, 2.5, 0), with_checks('unshared', 0, 0.0, None)]
+    tables = [table_outputs(records, SPEC1, tmp_path / 'results')]
+    lines = render_report('mini', tmp_path / 'reports', tables, records, 'd').read_text(
+        encoding='utf-8').splitlines()
+    caveats = lines.index('## Caveats from the run records')
+    assert lines.index('## Claims') < caveats < lines.index('## Table 1 — CEN variants')
+    assert lines[caveats + 2] == (
+        '- **not converged**: 2 of 6 runs had not plateaued (validation mIoU still rose by ≥ 1.0 '
+        'points over the last fifth of training; up to +3.8): `cen` × 1, '
+        '`private_bn_l1_half` × 1')
+    assert lines[caveats + 3].startswith("- **γ lockstep**: in 4 of 5 runs with CEN's γ dynamics")
+    assert lines[caveats + 3].endswith(
+        'points in lockstep per run: `cen` 16 of 16, `cen_l1_all` 14–15 of 16')
+
+
+def test_no_caveats_section_when_the_checks_are_clean(layout):
+    assert '## Caveats' not in render(layout).read_text(encoding='utf-8')
