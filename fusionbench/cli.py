@@ -11,6 +11,7 @@ import traceback
 import warnings
 
 from fusionbench import registry
+from fusionbench.errors import positive_int
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -36,19 +37,7 @@ def _parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def _positive_int(option: str):
-    """An argparse type: a whole number >= 1 (``option`` names the flag in the message)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = 0
-        if value < 1 or str(value) != text.strip().lstrip('+'):
-            raise argparse.ArgumentTypeError(
-                f'needs a whole number >= 1 (valid: 1, 2, 3, ...), got {text!r}')
-        return value
-    parse.__name__ = option.lstrip('-')
-    return parse
+_positive_int = positive_int  # the argparse type lives in fusionbench.errors (bench uses it too)
 
 
 #: Options whose values may start with '-' (argparse would read ``--shard -1/2`` as two flags).

@@ -9,6 +9,8 @@ Anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
+import argparse
+
 import errno
 from collections.abc import Callable
 
@@ -117,3 +119,18 @@ def one_line(err: BaseException) -> str | None:
         if isinstance(err, kind) and (kind is not OSError or is_write_error(err)):
             return line(err)
     return None
+
+
+def positive_int(option: str):
+    """An argparse type: a whole number >= 1 (``option`` names the flag in the message)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1 or str(value) != text.strip().lstrip('+'):
+            raise argparse.ArgumentTypeError(
+                f'needs a whole number >= 1 (valid: 1, 2, 3, ...), got {text!r}')
+        return value
+    parse.__name__ = option.lstrip('-')
+    return parse

@@ -130,6 +130,18 @@ def test_bad_arguments_are_rejected_with_the_valid_values(capsys, args, expected
     assert (csv.read_bytes() if csv.exists() else None) == before  # nothing overwritten
 
 
+@pytest.mark.parametrize('option', ['--batch', '--crop', '--repeats', '--steps', '--depth'])
+def test_bench_rejects_sizes_below_one_before_measuring(capsys, option):
+    bench = Path(os.environ['FUSIONBENCH_RESULTS']) / 'bench'
+    with pytest.raises(SystemExit) as exit_info:
+        main(['bench', '--protocol', 'smoke', option, '0'])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"fusionbench bench: error: argument {option}: needs a whole number >= 1 (valid: 1, 2, "
+        "3, ...), got '0' (see python -m fusionbench bench --help)"]
+    assert not bench.exists() or not any(bench.iterdir())  # no row appended
+
+
 def test_unknown_row_is_rejected_with_the_row_ids(capsys):
     assert main(['run', 'table1', '--protocol', 'smoke', '--rows', 'nosuchrow']) == 2
     assert stderr_lines(capsys) == [

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fusionbench.errors import positive_int
 from fusionbench.experiments.tables import T2_BASE, T2_SAME, T2_UNIMODAL
 
 CEN_CONFIG = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
@@ -613,18 +614,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--protocol', default='mini', help='the shape comes from this protocol '
                    '(mini: ResNet-18 ×1/4, RefineNet ×1/16, batch 16, 64×64; paper: R101, '
                    'full width, batch 6, 500×500)')
-    p.add_argument('--depth', type=int, default=None, help='ResNet depth override')
+    p.add_argument('--depth', type=positive_int('--depth'), default=None, help='ResNet depth override')
     p.add_argument('--width', type=float, default=None, help='encoder width override')
     p.add_argument('--decoder-width', type=float, default=None, help='decoder width override')
-    p.add_argument('--batch', type=int, default=None, help='multimodal samples per step')
-    p.add_argument('--crop', type=int, default=None, help='square crop size')
+    p.add_argument('--batch', type=positive_int('--batch'), default=None, help='multimodal samples per step')
+    p.add_argument('--crop', type=positive_int('--crop'), default=None, help='square crop size')
     p.add_argument('--amp', choices=['bf16'], default=None, help='bf16 autocast')
     p.add_argument('--channels-last', action='store_true', help='channels-last weights/inputs')
     p.add_argument('--compile', action='store_true', help='torch.compile the loss')
     p.add_argument('--device', default=None, help='cpu | cuda[:i] (default: cuda if present)')
-    p.add_argument('--threads', type=int, default=None, help='torch threads (default: 1 on CPU)')
-    p.add_argument('--repeats', type=int, default=5, help='interleaved rounds (median taken)')
-    p.add_argument('--steps', type=int, default=2, help='steps per variant per round')
+    p.add_argument('--threads', type=positive_int('--threads'), default=None, help='torch threads (default: 1 on CPU)')
+    p.add_argument('--repeats', type=positive_int('--repeats'), default=5, help='interleaved rounds (median taken)')
+    p.add_argument('--steps', type=positive_int('--steps'), default=2, help='steps per variant per round')
     p.add_argument('--warmup', type=int, default=2, help='untimed steps per variant first')
     p.add_argument('--clock', choices=['wall', 'cpu'], default='wall',
                    help='wall time, or process CPU time (robust on a shared CPU machine)')
