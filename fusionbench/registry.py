@@ -28,7 +28,7 @@ from mmseg.registry import MODELS as MMSEG_MODELS  # noqa: E402
 from mmseg.registry import TRANSFORMS as MMSEG_TRANSFORMS  # noqa: E402
 
 MODELS = Registry('model', parent=MMSEG_MODELS, scope='fusionbench',
-                  locations=['fusionbench.models', 'fusionbench.fusion', 'baselines',
+                  locations=['fusionbench.models', 'fusionbench.fusion', 'fusionbench.baselines',
                              'fusionbench.tasks.translation'])
 # Fusion methods are model parts and live in the models registry: mmengine resolves a build in
 # scope 'fusionbench' to the one registry of that scope under mmseg's MODELS, so a separate
