@@ -41,7 +41,8 @@ TRANSFORMS = Registry('transform', parent=MMSEG_TRANSFORMS, scope='fusionbench',
 METRICS = Registry('metric', parent=MMSEG_METRICS, scope='fusionbench',
                    locations=['fusionbench.evaluation'])
 HOOKS = Registry('hook', parent=MMSEG_HOOKS, scope='fusionbench',
-                 locations=['fusionbench.hooks'])
+                 locations=['fusionbench.hooks', 'fusionbench.plateau',
+                            'fusionbench.fusion.gamma_dynamics'])
 # Runners, loops, optimizers, schedulers, samplers, visualizers ...: fusionbench adds none of its
 # own, but a config with ``default_scope = 'fusionbench'`` looks each of them up in scope
 # 'fusionbench', so every mmseg registry gets a (plain) child of that scope.
