@@ -193,7 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The CSV covers the whole table (every row, every shard) from the records on disk, so a
     # shard or a --rows subset adds to it instead of replacing it; the last writer has it all.
     everything = plan(get_table(args.table), protocol, seeds)
-    from fusionbench.experiments.grid import results_root
+    from fusionbench.paths import results_root
     with _naming_write_errors(os.path.join(results_root(), args.protocol)):
         outputs = write_outputs(args.table, args.protocol, everything)
     elapsed = time.perf_counter() - start
@@ -244,7 +244,8 @@ def _add_performance_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from fusionbench.experiments.outputs import render_reports, reports_root
+    from fusionbench.experiments.outputs import render_reports
+    from fusionbench.paths import reports_root
     with _naming_write_errors(reports_root()):
         paths = render_reports(args.protocol)
     for path in paths:
@@ -282,7 +283,8 @@ def default_work_dir(source: str, cfg, protocol: str, seed: int) -> str:
     seed resume in the same folder; any change of the config gets a new one."""
     import json
 
-    from fusionbench.experiments.grid import hash_config, results_root
+    from fusionbench.experiments.grid import hash_config
+    from fusionbench.paths import results_root
 
     resolved = json.loads(json.dumps(cfg.to_dict(), default=str))
     name = os.path.splitext(os.path.basename(source))[0]
