@@ -184,9 +184,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             jobs, threads = default_parallelism(args.jobs, args.threads)
         print(f'{args.table} [{args.protocol}]: {jobs} process(es) × {threads} thread(s) '
               '(--jobs / --threads to change)')
-        summary = run_grid(args.table, args.protocol, seeds, jobs, args.shard, args.force,
-                           args.rows, progress=GridProgress(args.table), launcher=args.launcher,
-                           threads=threads, performance=_performance_args(args))
+        with GridProgress(args.table) as progress:  # closed (streams given back) on errors too
+            summary = run_grid(args.table, args.protocol, seeds, jobs, args.shard, args.force,
+                               args.rows, progress=progress, launcher=args.launcher,
+                               threads=threads, performance=_performance_args(args))
     from fusionbench.experiments.grid import _is_main_process
     if not _is_main_process():  # under torchrun: rank 0 writes and reports
         return 1 if summary['failed'] else 0
