@@ -3,9 +3,9 @@
 On a terminal, a tqdm bar on stderr; while it is shown, ``sys.stdout`` and ``sys.stderr`` are
 routed through :class:`AboveTheBar`, so mmengine's log lines (its loggers bind the stream current
 when a run creates them), warnings and prints are written whole *above* the bar instead of
-running into it. Without a terminal (a log file, a batch job, a pipe), a plain line per finished
-cell -- at most one every ``interval_s`` seconds, but always for a failure and for the last cell
--- formatted by the same tqdm meter, so logs show progress without carriage returns.
+running into it. Without a terminal (a log file, a batch job, a pipe) it is quiet: stderr then
+carries only the one-line errors and the summary (:meth:`GridProgress.line` gives the same
+progress as plain text).
 
 The ETA is the mean wall time of the cells run in this invocation times the cells left (tqdm
 with ``smoothing=0`` and the skipped cells as ``initial``: its rate counts only cells run now).
@@ -26,7 +26,7 @@ from tqdm import tqdm
 #: tqdm's layout: label, bar, cells, elapsed<ETA, then ran / failed / the last cell's status.
 BAR_FORMAT = ('{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} '
               '[{elapsed}<{remaining}]{postfix}')
-#: The same without the bar, for plain lines.
+#: The same without the bar (:meth:`GridProgress.line`).
 LINE_FORMAT = '{desc}: {n_fmt}/{total_fmt} cells [{elapsed}<{remaining}]{postfix}'
 
 
@@ -99,23 +99,22 @@ class GridProgress:
     ``start(total, done)`` (``done``: cells skipped as already done), ``advance(name, status)``
     per finished cell, ``close()`` at the end; also a context manager that closes on the way
     out, an exception included, so the streams are always given back. ``stream``: where the bar
-    or the lines go (default ``sys.stderr``); ``interval_s``: the least time between two plain
-    lines; ``refresh_s``: how often the bar is redrawn between cells (its elapsed time moves,
-    and it comes back below a worker's log line); ``clock``: seconds (``time.perf_counter``;
-    tests pass their own).
+    goes (default ``sys.stderr``; nothing is drawn unless it is a terminal); ``refresh_s``: how
+    often the bar is redrawn between cells (its elapsed time moves, and it comes back below a
+    worker's log line); ``clock``: seconds for :meth:`line` (``time.perf_counter``; tests pass
+    their own).
     """
 
-    def __init__(self, label: str, stream: TextIO | None = None, interval_s: float = 30.0,
-                 refresh_s: float = 1.0, clock: Callable[[], float] = time.perf_counter):
+    def __init__(self, label: str, stream: TextIO | None = None, refresh_s: float = 1.0,
+                 clock: Callable[[], float] = time.perf_counter):
         self.label = label
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, 'isatty', lambda: False)())
-        self.interval_s = interval_s
         self.refresh_s = refresh_s
         self.clock = clock
         self.total = self.done = self.skipped = self.ran = self.failed = 0
         self.last = ''
-        self.start_time = self.last_line_time = clock()
+        self.start_time = clock()
         self._bar: tqdm | None = None
         self._redirect: contextlib.ExitStack | None = None
         self._wrappers: list[AboveTheBar] = []
@@ -130,7 +129,7 @@ class GridProgress:
 
     def start(self, total: int, done: int = 0) -> None:
         self.total, self.done, self.skipped = total, done, done
-        self.start_time = self.last_line_time = self.clock()
+        self.start_time = self.clock()
         if not self.tty:
             return
         # a terminal that reports no width (0 columns: some ptys) gets the fallback width
@@ -169,13 +168,6 @@ class GridProgress:
         if self._bar is not None:
             self._bar.set_postfix_str(self.postfix(), refresh=False)
             self._bar.update(1)
-            return
-        now = self.clock()
-        if (now - self.last_line_time >= self.interval_s or status != 'ok'
-                or self.done >= self.total):
-            self.last_line_time = now
-            self.stream.write(self.line() + '\n')
-            self.stream.flush()
 
     def postfix(self) -> str:
         failed = f', {self.failed} failed' if self.failed else ''
@@ -183,8 +175,9 @@ class GridProgress:
         return f'ran {self.ran}{failed}{last}'
 
     def line(self) -> str:
-        """The plain progress line: ``label: done/total cells [elapsed<eta], ran r[, f failed],
-        last <cell> <status>`` (ETA ``?`` before the first cell ran)."""
+        """The progress as one plain line, by tqdm's meter with the bar's settings: ``label:
+        done/total cells [elapsed<eta], ran r[, f failed], last <cell> <status>`` (ETA ``?``
+        before the first cell ran)."""
         return tqdm.format_meter(self.done, self.total, self.clock() - self.start_time,
                                  prefix=self.label, unit='cell', initial=self.skipped,
                                  bar_format=LINE_FORMAT, postfix=self.postfix())

@@ -26,38 +26,21 @@ class Clock:
         return self.now
 
 
-def test_without_a_terminal_each_finished_cell_is_a_plain_line_with_its_eta():
+def test_the_eta_counts_only_the_cells_run_now_and_no_terminal_means_quiet():
     stream, clock = io.StringIO(), Clock()
-    progress = GridProgress('table1', stream=stream, interval_s=0, clock=clock)
+    progress = GridProgress('table1', stream=stream, clock=clock)
     progress.start(4, done=1)  # one cell already done: not counted in the rate
-    assert stream.getvalue() == ''
     clock.now = 10.0
     progress.advance('cen/common/seed0', 'ok')
+    # 1 cell in 10 s, 2 left -> 20 s
+    assert progress.line() == 'table1: 2/4 cells [00:10<00:20], ran 1, last cen/common/seed0 ok'
     clock.now = 25.0
     progress.advance('concat/early/seed0', 'failed')
+    # 2 cells in 25 s, 1 left -> 12.5 s (shown 00:12)
+    assert progress.line() == ('table1: 3/4 cells [00:25<00:12], ran 2, 1 failed, '
+                               'last concat/early/seed0 failed')
     progress.close()
-    # 1 cell in 10 s, 2 left -> 20 s; then 2 cells in 25 s, 1 left -> 12.5 s (shown 00:12)
-    assert stream.getvalue().splitlines() == [
-        'table1: 2/4 cells [00:10<00:20], ran 1, last cen/common/seed0 ok',
-        'table1: 3/4 cells [00:25<00:12], ran 2, 1 failed, last concat/early/seed0 failed']
-    assert '\r' not in stream.getvalue()
-
-
-def test_plain_lines_are_throttled_but_failures_and_the_last_cell_always_print():
-    stream, clock = io.StringIO(), Clock()
-    progress = GridProgress('t', stream=stream, interval_s=60, clock=clock)
-    progress.start(4)
-    clock.now = 10.0
-    progress.advance('a', 'ok')        # 10 s after the start: quiet
-    clock.now = 20.0
-    progress.advance('b', 'failed')    # a failure: printed
-    clock.now = 70.0
-    progress.advance('c', 'ok')        # 50 s after the last line: quiet
-    clock.now = 80.0
-    progress.advance('d', 'ok')        # the last cell: printed
-    lines = stream.getvalue().splitlines()
-    assert [line.rsplit(' ', 2)[-2:] for line in lines] == [['b', 'failed'], ['d', 'ok']]
-    assert lines[-1].startswith('t: 4/4 cells [01:20<00:00], ran 4, 1 failed')
+    assert stream.getvalue() == '' and not progress.shows_bar  # stderr keeps one-line errors
 
 
 def test_before_any_cell_ran_the_eta_is_unknown():
