@@ -1,14 +1,18 @@
-"""Build step: ship the top-level ``configs/`` and ``results/paper/`` inside the wheel.
+"""Packages and build step: ``baselines/`` as ``fusionbench.baselines``; ``configs/`` and
+``results/paper/`` shipped inside the wheel.
 
-They stay at the top level of the source tree (the project's layout); ``build_py`` copies them
-to ``fusionbench/_shipped/{configs,paper}`` in the build, where :mod:`fusionbench.paths` finds
-them when the package is installed. An editable install reads the checkout directly and copies
-nothing. All metadata lives in ``pyproject.toml``.
+All three stay at the top level of the source tree (the project's layout). The baselines are a
+subpackage of ``fusionbench`` by a ``package_dir`` mapping (never a global ``baselines``
+package): a wheel holds them in ``fusionbench/baselines/``, an editable install maps the name to
+the checkout's folder. ``build_py`` copies the two data trees to
+``fusionbench/_shipped/{configs,paper}`` in the build, where :mod:`fusionbench.paths` finds them
+when the package is installed; an editable install reads the checkout directly and copies
+nothing. All other metadata lives in ``pyproject.toml``.
 """
 import shutil
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 #: source folder (relative to this file) -> name under ``fusionbench/_shipped/``.
@@ -28,4 +32,10 @@ class BuildPyWithData(build_py):
                             ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
 
 
-setup(cmdclass={'build_py': BuildPyWithData})
+#: Import name -> source folder, for the packages that do not sit where their name says.
+PACKAGE_DIR = {'fusionbench.baselines': 'baselines'}
+PACKAGES = (find_packages(include=['fusionbench', 'fusionbench.*'])
+            + [f'{name}.{sub}' if sub else name for name, folder in PACKAGE_DIR.items()
+               for sub in [''] + find_packages(folder)])
+
+setup(packages=PACKAGES, package_dir=PACKAGE_DIR, cmdclass={'build_py': BuildPyWithData})

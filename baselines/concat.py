@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from baselines.streams import fusion_input, stream_norm
+from fusionbench.baselines.streams import fusion_input, stream_norm
 from fusionbench import registry
 from fusionbench.fusion.base import (MERGE_OR_KEEP, STAGE_SETS, FusionCard, FusionModule,
                                      FusionOutput, FusionPoint)

@@ -217,16 +217,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             jobs, threads = default_parallelism(args.jobs, args.threads)
         print(f'{args.table} [{args.protocol}]: {jobs} process(es) × {threads} thread(s) '
               '(--jobs / --threads to change)')
-        summary = run_grid(args.table, args.protocol, seeds, jobs, args.shard, args.force,
-                           args.rows, progress=GridProgress(args.table), launcher=args.launcher,
-                           threads=threads, performance=_performance_args(args))
+        with GridProgress(args.table) as progress:  # closed (streams given back) on errors too
+            summary = run_grid(args.table, args.protocol, seeds, jobs, args.shard, args.force,
+                               args.rows, progress=progress, launcher=args.launcher,
+                               threads=threads, performance=_performance_args(args))
     from fusionbench.experiments.grid import _is_main_process
     if not _is_main_process():  # under torchrun: rank 0 writes and reports
         return 1 if summary['failed'] else 0
     # The CSV covers the whole table (every row, every shard) from the records on disk, so a
     # shard or a --rows subset adds to it instead of replacing it; the last writer has it all.
     everything = plan(get_table(args.table), protocol, seeds)
-    from fusionbench.experiments.grid import results_root
+    from fusionbench.paths import results_root
     with _naming_write_errors(os.path.join(results_root(), args.protocol)):
         outputs = write_outputs(args.table, args.protocol, everything)
     elapsed = time.perf_counter() - start
@@ -282,9 +283,9 @@ def _add_performance_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     """Exit 0 when a report was written; 2 (one line per protocol on stderr) when there was
     nothing to report: an empty or missing results root, a protocol without records."""
-    from fusionbench.experiments.outputs import render_reports, reports_root
+    from fusionbench.experiments.outputs import render_reports
     from fusionbench.experiments.protocols import get_protocol
-    from fusionbench.paths import RESULTS_ENV, results_root
+    from fusionbench.paths import RESULTS_ENV, reports_root, results_root
 
     root = results_root()
     if args.protocol is not None:
@@ -343,7 +344,8 @@ def default_work_dir(source: str, cfg, protocol: str, seed: int) -> str:
     seed resume in the same folder; any change of the config gets a new one."""
     import json
 
-    from fusionbench.experiments.grid import hash_config, results_root
+    from fusionbench.experiments.grid import hash_config
+    from fusionbench.paths import results_root
 
     resolved = json.loads(json.dumps(cfg.to_dict(), default=str))
     name = os.path.splitext(os.path.basename(source))[0]

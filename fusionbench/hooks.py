@@ -1,13 +1,14 @@
-"""Training hooks.
-
-:class:`GammaSparsityHook` logs, for every channel-exchanging layer, the fraction of its
-penalised γ's that are under the threshold θ -- the channels that are (or, without exchange,
-would be) replaced. It shows whether the ℓ1 term did its job in the chosen budget. CEN's full
-γ history (:class:`~fusionbench.fusion.gamma_dynamics.GammaDynamicsHook`) lives beside CEN.
+"""Generic training hooks: none knows a fusion method (this module imports none).
 
 :class:`FiniteLossHook` stops a run whose loss goes NaN/inf (on every rank at once).
 :class:`RngStateHook` saves the RNG states with each checkpoint and puts them back on resume,
 so a run killed and resumed ends bit-identical to one that ran through.
+:class:`ChannelsLastHook` switches the model to channels-last memory format (a speed switch).
+:class:`LRStagesHook` gives the public code's staged learning rates.
+
+Method-specific hooks live beside their method (CEN's :class:`GammaSparsityHook` and
+:class:`GammaDynamicsHook` in :mod:`fusionbench.fusion.gamma_dynamics`), the validation curve's in
+:mod:`fusionbench.plateau`; ``HOOKS`` lists every such module in its ``locations``.
 """
 from __future__ import annotations
 
@@ -17,44 +18,10 @@ import numpy as np
 import torch
 from mmengine.hooks import Hook
 
-# Importing these registers CEN's GammaDynamicsHook (it lives beside CEN) and the validation
-# curve's hook: HOOKS looks for hooks in this module.
-from fusionbench.fusion.gamma_dynamics import GammaDynamicsHook, gamma_sparsity
-from fusionbench.plateau import ValidationCurveHook
 from fusionbench.registry import HOOKS
 
-__all__ = ['GammaSparsityHook', 'GammaDynamicsHook', 'ValidationCurveHook', 'FiniteLossHook',
-           'RngStateHook', 'TrainingDiverged', 'gamma_sparsity', 'rng_state', 'set_rng_state']
-
-
-@HOOKS.register_module()
-class GammaSparsityHook(Hook):
-    """Log :func:`gamma_sparsity` every ``interval`` iterations and after training.
-
-    The final values are kept in ``runner.message_hub`` under ``'gamma_sparsity'`` (info).
-    """
-
-    priority = 'LOW'
-
-    def __init__(self, interval: int = 50):
-        self.interval = interval
-
-    def _log(self, runner) -> None:
-        fractions = gamma_sparsity(runner.model)
-        if not fractions:
-            return
-        runner.message_hub.update_info('gamma_sparsity', fractions)
-        for name, value in fractions.items():
-            runner.message_hub.update_scalar(f'train/gamma_under_theta/{name}', value)
-        runner.logger.info('γ under θ (penalised): mean %.3f, per layer %s', fractions['mean'],
-                           ' '.join(f'{k}={v:.2f}' for k, v in fractions.items() if k != 'mean'))
-
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if self.every_n_train_iters(runner, self.interval):
-            self._log(runner)
-
-    def after_train(self, runner) -> None:
-        self._log(runner)
+__all__ = ['FiniteLossHook', 'RngStateHook', 'ChannelsLastHook', 'LRStagesHook',
+           'TrainingDiverged', 'rng_state', 'set_rng_state']
 
 
 @HOOKS.register_module()

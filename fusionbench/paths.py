@@ -15,7 +15,11 @@ Roots (the writable ones are functions, read at call time so a test or a shell c
 
 - :data:`REPO_ROOT`: the folder holding the package (``fusionbench/..``): the checkout, or
   ``site-packages``; :data:`IN_CHECKOUT` says which. :data:`SOURCE_ROOTS` maps the top-level
-  source names the code fingerprint hashes (``configs``) to where they are.
+  source names the code fingerprint hashes (``configs``, ``baselines``) to where they are.
+- :data:`BASELINES_DIR`: the fusion baselines, importable only as ``fusionbench.baselines``:
+  the top-level ``baselines/`` folder of a checkout (mapped by :func:`map_checkout_baselines`,
+  and by ``setup.py``'s ``package_dir`` for an editable install), or the package's own
+  ``fusionbench/baselines`` in a wheel.
 - :data:`CONFIG_ROOT`: ``<repo>/configs`` or the shipped copy; :func:`config_path` resolves a
   config name in it.
 - :data:`PAPER_DIR`: ``<repo>/results/paper`` or the shipped copy, the paper's numbers
@@ -37,7 +41,10 @@ to import before fusion methods are listed or built).
 """
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -52,8 +59,14 @@ CONFIG_ROOT = (os.path.join(REPO_ROOT, 'configs') if IN_CHECKOUT
                else os.path.join(SHIPPED_DIR, 'configs'))
 PAPER_DIR = (Path(REPO_ROOT) / 'results' / 'paper' if IN_CHECKOUT
              else Path(SHIPPED_DIR) / 'paper')
+#: The fusion baselines' folder: top-level in a checkout, inside the package in a wheel.
+BASELINES_DIR = (os.path.join(REPO_ROOT, 'baselines') if IN_CHECKOUT
+                 else os.path.join(PACKAGE_DIR, 'baselines'))
+#: The import name of :data:`BASELINES_DIR` (never a top-level ``baselines`` package, a name
+#: other projects use too).
+BASELINES_PACKAGE = 'fusionbench.baselines'
 #: Top-level source folders that do not sit at ``REPO_ROOT/<name>`` in every layout.
-SOURCE_ROOTS = {'configs': CONFIG_ROOT}
+SOURCE_ROOTS = {'configs': CONFIG_ROOT, 'baselines': BASELINES_DIR}
 
 DATA_ENV = 'FUSIONBENCH_DATA'
 WEIGHTS_ENV = 'FUSIONBENCH_WEIGHTS'
@@ -76,6 +89,37 @@ def config_path(config: str) -> str:
         if os.path.isfile(candidate):
             return os.path.abspath(candidate)
     raise FileNotFoundError(f'config not found: {config} (looked in . and {CONFIG_ROOT})')
+
+
+class CheckoutBaselinesFinder(importlib.abc.MetaPathFinder):
+    """Imports :data:`BASELINES_PACKAGE` from a checkout's top-level ``baselines/`` folder.
+
+    Answers for that one name only (its modules follow through the package's ``__path__``).
+    Our choice over the installer's editable mapping alone: a checkout used without installing
+    (``pytest`` with ``pythonpath = .``, a second working tree beside an editable install of
+    another) must import the baselines beside the ``fusionbench`` it imported, not another
+    tree's.
+    """
+
+    def __init__(self, folder: str):
+        self.folder = folder
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != BASELINES_PACKAGE:
+            return None
+        return importlib.util.spec_from_file_location(
+            fullname, os.path.join(self.folder, '__init__.py'),
+            submodule_search_locations=[self.folder])
+
+
+def map_checkout_baselines() -> None:
+    """In a checkout, put a :class:`CheckoutBaselinesFinder` for :data:`BASELINES_DIR` first on
+    ``sys.meta_path`` (once; a no-op in an installed wheel, which carries the package itself)."""
+    if not IN_CHECKOUT or not os.path.isfile(os.path.join(BASELINES_DIR, '__init__.py')):
+        return
+    if any(isinstance(f, CheckoutBaselinesFinder) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, CheckoutBaselinesFinder(BASELINES_DIR))
 
 
 def project_root() -> str:

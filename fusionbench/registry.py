@@ -28,7 +28,7 @@ from mmseg.registry import MODELS as MMSEG_MODELS  # noqa: E402
 from mmseg.registry import TRANSFORMS as MMSEG_TRANSFORMS  # noqa: E402
 
 MODELS = Registry('model', parent=MMSEG_MODELS, scope='fusionbench',
-                  locations=['fusionbench.models', 'fusionbench.fusion', 'baselines',
+                  locations=['fusionbench.models', 'fusionbench.fusion', 'fusionbench.baselines',
                              'fusionbench.tasks.translation'])
 # Fusion methods are model parts and live in the models registry: mmengine resolves a build in
 # scope 'fusionbench' to the one registry of that scope under mmseg's MODELS, so a separate
@@ -41,7 +41,8 @@ TRANSFORMS = Registry('transform', parent=MMSEG_TRANSFORMS, scope='fusionbench',
 METRICS = Registry('metric', parent=MMSEG_METRICS, scope='fusionbench',
                    locations=['fusionbench.evaluation'])
 HOOKS = Registry('hook', parent=MMSEG_HOOKS, scope='fusionbench',
-                 locations=['fusionbench.hooks'])
+                 locations=['fusionbench.hooks', 'fusionbench.plateau',
+                            'fusionbench.fusion.gamma_dynamics'])
 # Runners, loops, optimizers, schedulers, samplers, visualizers ...: fusionbench adds none of its
 # own, but a config with ``default_scope = 'fusionbench'`` looks each of them up in scope
 # 'fusionbench', so every mmseg registry gets a (plain) child of that scope.

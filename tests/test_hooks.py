@@ -1,14 +1,17 @@
-"""γ sparsity logging and the NaN guard."""
+"""γ sparsity, the NaN guard, and where the hooks live."""
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
 
 from fusionbench import registry
-from fusionbench.hooks import FiniteLossHook, TrainingDiverged, gamma_sparsity
+from fusionbench.fusion.gamma_dynamics import gamma_sparsity
+from fusionbench.hooks import FiniteLossHook, TrainingDiverged
 
 
 def test_gamma_sparsity_counts_penalised_gammas_under_threshold():
@@ -34,3 +37,19 @@ def test_finite_loss_hook_raises_on_nan():
     hook.after_train_iter(runner, 0, outputs={'loss': torch.tensor(1.0)})
     with pytest.raises(TrainingDiverged, match='nan at iteration 7'):
         hook.after_train_iter(runner, 0, outputs={'loss': torch.tensor(math.nan)})
+
+
+def test_the_generic_hooks_import_no_fusion_method_and_every_hook_is_listed():
+    import fusionbench.hooks
+    tree = ast.parse(Path(fusionbench.hooks.__file__).read_text(encoding='utf-8'))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not [m for m in imported
+                if m.startswith(('fusionbench.fusion', 'fusionbench.baselines'))]
+    names = registry.list_names(registry.HOOKS)
+    for name in ('GammaSparsityHook', 'GammaDynamicsHook', 'ValidationCurveHook',
+                 'FiniteLossHook', 'RngStateHook', 'ChannelsLastHook', 'LRStagesHook'):
+        assert name in names, name
+    # found by the registry's own imports, not because a test imported the module first
+    for name in names:
+        assert registry.HOOKS.get(name).__module__ in registry.HOOKS._locations, name

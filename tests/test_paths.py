@@ -1,8 +1,13 @@
-"""The paths module finds configs and the paper's numbers in a checkout and in an installed wheel."""
+"""The paths module finds configs and the paper's numbers in a checkout and in an installed wheel;
+the baselines are ``fusionbench.baselines`` in both, never a global ``baselines`` package."""
 import importlib.util
 import os
+import runpy
 import shutil
+import sys
 from pathlib import Path
+
+import setuptools
 
 import fusionbench.paths as paths
 
@@ -28,6 +33,7 @@ def test_a_checkout_reads_the_top_level_trees():
     assert paths.PAPER_DIR == ROOT / 'results' / 'paper'
     assert paths.source_path('configs/paper') == str(ROOT / 'configs' / 'paper')
     assert paths.source_path('baselines') == str(ROOT / 'baselines')
+    assert paths.BASELINES_DIR == str(ROOT / 'baselines')
 
 
 def test_an_installed_package_reads_its_shipped_copies(tmp_path, monkeypatch):
@@ -40,6 +46,7 @@ def test_an_installed_package_reads_its_shipped_copies(tmp_path, monkeypatch):
     assert installed.PAPER_DIR == shipped / 'paper'
     assert installed.source_path('configs/table1') == str(shipped / 'configs' / 'table1')
     assert installed.source_path('fusionbench/models') == str(site / 'fusionbench' / 'models')
+    assert installed.source_path('baselines') == str(site / 'fusionbench' / 'baselines')
     assert installed.config_path('table1/cen.py') == str(shipped / 'configs' / 'table1' / 'cen.py')
     # the user's roots follow the working directory, never site-packages
     work = tmp_path / 'project'
@@ -54,3 +61,37 @@ def test_an_installed_package_reads_its_shipped_copies(tmp_path, monkeypatch):
     monkeypatch.setenv(paths.RESULTS_ENV, str(tmp_path / 'elsewhere'))
     assert installed.results_root() == str(tmp_path / 'elsewhere')
 
+
+
+def test_the_build_installs_the_baselines_as_a_subpackage(monkeypatch):
+    """``setup.py`` maps the top-level ``baselines/`` to ``fusionbench.baselines`` and declares no
+    top-level package but ``fusionbench`` (what a wheel's ``top_level.txt`` lists)."""
+    captured = {}
+    monkeypatch.setattr(setuptools, 'setup', lambda **kwargs: captured.update(kwargs))
+    monkeypatch.chdir(ROOT)
+    runpy.run_path(str(ROOT / 'setup.py'))
+    assert captured['package_dir'] == {'fusionbench.baselines': 'baselines'}
+    assert 'fusionbench.baselines' in captured['packages']
+    assert {p.split('.')[0] for p in captured['packages']} == {'fusionbench'}
+    # every folder of the source package is shipped
+    assert 'fusionbench.experiments' in captured['packages']
+
+
+def test_the_registry_imports_the_baselines_under_the_package_namespace():
+    from fusionbench.registry import FUSIONS
+    import fusionbench.baselines
+
+    assert fusionbench.baselines.__file__ == str(ROOT / 'baselines' / '__init__.py')
+    for name in ('concat', 'average', 'align_mmd', 'self_attention'):
+        assert FUSIONS.get(name).__module__.startswith('fusionbench.baselines.')
+    assert not [m for m in sys.modules if m == 'baselines' or m.startswith('baselines.')]
+
+
+def test_the_checkout_finder_answers_for_the_baselines_only(tmp_path):
+    finder = paths.CheckoutBaselinesFinder(str(tmp_path))
+    (tmp_path / '__init__.py').write_text('')
+    spec = finder.find_spec('fusionbench.baselines')
+    assert spec.origin == str(tmp_path / '__init__.py')
+    assert spec.submodule_search_locations == [str(tmp_path)]
+    assert finder.find_spec('baselines') is None
+    assert finder.find_spec('fusionbench.baselines.concat') is None

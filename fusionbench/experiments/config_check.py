@@ -8,6 +8,7 @@ traceback from deep inside mmengine's Runner or the first forward pass.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from fusionbench.errors import ConfigError
@@ -95,13 +96,16 @@ def _base_files(path: str) -> list[str]:
     return [os.path.normpath(os.path.join(folder, n)) for n in names]
 
 
-def _datasets(dataset: Any):
+def datasets_in(dataset: Any) -> Iterator[dict]:
+    """Every data set config in a loader's ``dataset``: itself, then those it wraps (mmengine's
+    ``RepeatDataset`` / ``ClassBalancedDataset`` ``dataset``, ``ConcatDataset`` ``datasets``),
+    depth first. Nothing for a missing or non-dict ``dataset``."""
     if not isinstance(dataset, dict):
         return
     yield dataset
-    yield from _datasets(dataset.get('dataset'))
+    yield from datasets_in(dataset.get('dataset'))
     for inner in dataset.get('datasets') or ():
-        yield from _datasets(inner)
+        yield from datasets_in(inner)
 
 
 def check_model_type(cfg: Any, source: str) -> None:
@@ -124,7 +128,7 @@ def check_modalities(cfg: Any, source: str) -> None:
 
     wanted = list((cfg.get('model') or {}).get('modalities') or ())
     for loader in LOADERS:
-        for dataset in _datasets((cfg.get(loader) or {}).get('dataset')):
+        for dataset in datasets_in((cfg.get(loader) or {}).get('dataset')):
             given = dataset.get('modalities')
             if given is None:
                 continue

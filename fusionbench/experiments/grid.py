@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -359,9 +360,13 @@ def die_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
     threading.Thread(target=watch, name='fusionbench-parent-watch', daemon=True).start()
 
 
-def _worker_init(threads: int, gpus: list[str], parent_pid: int | None = None) -> None:
+def _worker_init(threads: int, gpus: list[str], parent_pid: int | None = None,
+                 under_bar: bool = False) -> None:
     if parent_pid is not None:
         die_with_parent(parent_pid)
+    if under_bar:  # the parent draws a progress bar on this terminal: log lines replace it
+        from fusionbench.experiments.progress import ClearLineFirst
+        sys.stdout, sys.stderr = ClearLineFirst(sys.stdout), ClearLineFirst(sys.stderr)
     import warnings
     # mmengine warns that a spawned worker is not forked; the pool spawns on purpose.
     warnings.filterwarnings('ignore', message='Multi-processing start method')
@@ -486,7 +491,8 @@ def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
         todo = sorted(todo, key=expected_cost, reverse=True)  # stable: plan order among equals
         with ProcessPoolExecutor(max_workers=min(jobs, len(todo)),
                                  mp_context=get_context('spawn'), initializer=_worker_init,
-                                 initargs=(threads, gpus, os.getpid())) as pool:
+                                 initargs=(threads, gpus, os.getpid(),
+                                           bool(getattr(progress, 'shows_bar', False)))) as pool:
             futures = [pool.submit(_run_in_worker, job, root, force, performance)
                        for job in todo]
             try:

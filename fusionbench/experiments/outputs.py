@@ -25,11 +25,11 @@ from pathlib import Path
 from fusionbench import registry
 from fusionbench.analysis.claims import judge
 from fusionbench.experiments.aggregate import aggregate, load_records, write_table_csv
-from fusionbench.experiments.grid import Job, results_root, runs_dir
+from fusionbench.experiments.grid import Job, runs_dir
 from fusionbench.experiments.leases import pid_alive
 from fusionbench.experiments.protocols import get_protocol
 from fusionbench.experiments.tables import get_table
-from fusionbench.paths import reports_root  # noqa: F401 - re-exported for the CLI
+from fusionbench.paths import reports_root, results_root
 from fusionbench.report.dynamics import dynamics_section, table_figures
 from fusionbench.report.markdown import ReportTable, render_index, render_report
 from fusionbench.report.plots import plot_heads, plot_metric_vs_params

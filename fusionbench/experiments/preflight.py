@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fusionbench.errors import PreflightError
-from fusionbench.experiments.config_check import _datasets  # data sets, wrappers unpacked
+from fusionbench.experiments.config_check import datasets_in
 from fusionbench.paths import (CONFIG_ROOT, DATA_ENV, DATA_PREFIX, REPO_ROOT, WEIGHTS_ENV,
                                WEIGHTS_PREFIX, data_root, weights_root)
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -97,7 +97,7 @@ def _weights_fields(node: Any) -> Iterable[tuple[dict, str]]:
 def resolve_paths(cfg: Any) -> Any:
     """Rewrite ``cfg``'s data roots and weights paths in place (see the module doc); return it."""
     for loader in LOADERS:
-        for dataset in _datasets((cfg.get(loader) or {}).get('dataset')):
+        for dataset in datasets_in((cfg.get(loader) or {}).get('dataset')):
             if isinstance(dataset.get('data_root'), str):
                 dataset['data_root'] = resolve_path(dataset['data_root'])
     for node, key in _weights_fields(cfg.get('model')):
@@ -188,7 +188,7 @@ def find_missing(cfg: Any, resolve: bool = True) -> list[Missing]:
         cfg = resolve_paths(copy.deepcopy(cfg))
     missing: list[Missing] = []
     for loader in LOADERS:
-        for dataset in _datasets((cfg.get(loader) or {}).get('dataset')):
+        for dataset in datasets_in((cfg.get(loader) or {}).get('dataset')):
             missing += _dataset_missing(dataset)
     for node, key in _weights_fields(cfg.get('model')):
         missing += _weights_missing(node[key])

@@ -97,12 +97,12 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False,
     trained it, each on its own batches).
 
     Returns ``{'metrics': {head: {aAcc, mIoU, mAcc}}, 'eval_split', 'params': {...},
-    'gamma_sparsity': {...}, 'wall_time_s': float, 'device': str, ...}``; the heads include
+    'wall_time_s': float, 'device': str, ...}``; the heads include
     :data:`PRIMARY_HEAD`. ``metrics`` are on the held-out test split when the config has one
     distinct from its validation split (``eval_split`` 'test'; the validation metrics are then
     ``val_metrics``), else on the validation split. Hooks add their own fields (CEN's
-    ``gamma_dynamics``; ``val_curve`` and ``plateau`` when the protocol validates during
-    training, see :mod:`fusionbench.plateau`).
+    ``gamma_sparsity`` and ``gamma_dynamics``; ``val_curve`` and ``plateau`` when the protocol
+    validates during training, see :mod:`fusionbench.plateau`).
     Raises :class:`TrainingDiverged` (from :class:`~fusionbench.hooks.FiniteLossHook`) when the
     loss goes NaN or infinite, and :class:`~fusionbench.experiments.preflight.PreflightError` --
     before anything is built -- when a data set or weights file is missing (``data/`` and
@@ -154,7 +154,6 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False,
         'eval_split': 'test' if held_out else 'val',
         **({'val_metrics': _by_head(val_flat)} if held_out else {}),
         'params': parameter_counts(runner.model),
-        'gamma_sparsity': runner.message_hub.get_info('gamma_sparsity') or {},
         'wall_time_s': round(wall, 2),
         'device': device,
         'resumed_from_iter': next((int(h.resumed_from) for h in runner.hooks

@@ -27,9 +27,10 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from fusionbench.experiments.grid import Job, execute, finished_record, plan, results_root
+from fusionbench.experiments.grid import Job, execute, finished_record, plan
 from fusionbench.experiments.protocols import get_protocol
 from fusionbench.experiments.tables import get_table
+from fusionbench.paths import results_root
 
 #: Executors by ``--submit`` name: (submitit class name, constructor keywords, needs a command).
 EXECUTORS: Mapping[str, tuple[str, dict, str | None]] = MappingProxyType({

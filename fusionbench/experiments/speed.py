@@ -510,7 +510,7 @@ def append_rows(path: str, rows: list[dict]) -> None:
 
 
 def bench_dir() -> str:
-    from fusionbench.experiments.grid import results_root
+    from fusionbench.paths import results_root
     return os.path.join(results_root(), 'bench')
 
 

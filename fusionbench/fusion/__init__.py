@@ -1,4 +1,5 @@
-"""Fusion methods: the interface and the paper's channel exchanging (baselines live in baselines/)."""
+"""Fusion methods: the interface and the paper's channel exchanging (the baselines are in
+:mod:`fusionbench.baselines`)."""
 from fusionbench.fusion.base import (FusionCard, FusionModule, FusionPoint, NoFusion,
                                      build_fusion, check_fusion_interface, fusion_class)
 from fusionbench.fusion.cen import ChannelExchange

@@ -15,6 +15,8 @@ ablation, not CEN). :class:`GammaDynamicsHook` records, for every exchanging lay
 
 and :func:`lockstep_layers` flags the layers whose crossings collapse together. A run record
 keeps all of it under ``gamma_dynamics`` (see :meth:`GammaDynamicsHook.record_fields`).
+:class:`GammaSparsityHook` logs the shares under θ during training and puts the final ones in
+the record under ``gamma_sparsity``.
 """
 from __future__ import annotations
 
@@ -289,3 +291,41 @@ class GammaDynamicsHook(Hook):
         """What a run record keeps from this hook: ``{'gamma_dynamics': ...}`` (or nothing)."""
         dynamics = self.dynamics(runner.model)
         return {'gamma_dynamics': dynamics} if dynamics else {}
+
+
+@HOOKS.register_module()
+class GammaSparsityHook(Hook):
+    """Log :func:`gamma_sparsity` every ``interval`` iterations and after training.
+
+    For every channel-exchanging layer, the share of its penalised γ's under the threshold θ --
+    the channels that are (or, without exchange, would be) replaced: whether the ℓ1 term did its
+    job in the chosen budget. The final values are kept in ``runner.message_hub`` under
+    ``'gamma_sparsity'`` (info) and in the run record (:meth:`record_fields`).
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, interval: int = 50):
+        self.interval = interval
+
+    def _log(self, runner) -> None:
+        fractions = gamma_sparsity(runner.model)
+        if not fractions:
+            return
+        runner.message_hub.update_info('gamma_sparsity', fractions)
+        for name, value in fractions.items():
+            runner.message_hub.update_scalar(f'train/gamma_under_theta/{name}', value)
+        runner.logger.info('γ under θ (penalised): mean %.3f, per layer %s', fractions['mean'],
+                           ' '.join(f'{k}={v:.2f}' for k, v in fractions.items() if k != 'mean'))
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if self.every_n_train_iters(runner, self.interval):
+            self._log(runner)
+
+    def after_train(self, runner) -> None:
+        self._log(runner)
+
+    def record_fields(self, runner) -> dict:
+        """What a run record keeps from this hook: ``{'gamma_sparsity': {point: share, 'mean':
+        share}}`` (``{}`` for a model without CEN)."""
+        return {'gamma_sparsity': runner.message_hub.get_info('gamma_sparsity') or {}}

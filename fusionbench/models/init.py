@@ -1,7 +1,7 @@
 """Common random numbers for initial weights: a module's init depends on (seed, its name) only.
 
 Rows of a table are compared seed by seed (paired design, see
-:mod:`fusionbench.experiments.claims`). For the pairing to remove the seed-to-seed noise of
+:mod:`fusionbench.analysis.claims`). For the pairing to remove the seed-to-seed noise of
 the parts two rows share, the same seed must give those parts the same initial weights. With
 one global RNG it does not: each row's extra modules (a fusion module's interface check, a
 second stream, a baseline's layers) consume random numbers during construction, so every

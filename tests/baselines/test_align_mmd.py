@@ -1,4 +1,5 @@
-"""baselines.align_mmd: MMD numerics against hand-computed cases, the loss term, gradients."""
+"""fusionbench.baselines.align_mmd: MMD numerics against hand-computed cases, the loss term,
+gradients."""
 from __future__ import annotations
 
 import math
@@ -6,8 +7,8 @@ import math
 import pytest
 import torch
 
-from baselines.align_mmd import (AlignMMD, kernel_denominators, mmd2, pairwise_mmd2,
-                                 squared_distances)
+from fusionbench.baselines.align_mmd import (AlignMMD, kernel_denominators, mmd2,
+                                             pairwise_mmd2, squared_distances)
 from fusionbench.fusion.base import FusionPoint
 
 
@@ -94,7 +95,7 @@ def test_tiny_feature_maps_pool_to_their_own_size():
 
 def _mmd_with_kernel_tensor(samples, kernel_mul=2.0, kernel_num=5):
     """The ``[P, P, J]`` form (the kernel as first written), the reference for the fast one."""
-    from baselines.align_mmd import gaussian_kernel
+    from fusionbench.baselines.align_mmd import gaussian_kernel
     m, s, d = samples.shape
     flat = samples.reshape(m * s, d)
     d2 = squared_distances(flat, flat)
@@ -122,7 +123,7 @@ def test_doubling_kernel_equals_the_kernel_tensor_in_value_and_gradient(m, s, d,
 
 
 def test_doubling_kernel_gradient_is_the_analytic_one():
-    from baselines.align_mmd import doubling_kernel_sum, gaussian_kernel
+    from fusionbench.baselines.align_mmd import doubling_kernel_sum, gaussian_kernel
     d2 = (torch.rand(6, 5, dtype=torch.float64) * 4).requires_grad_()
     widest = torch.tensor(3.0, dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda d: doubling_kernel_sum(d, widest, 4), (d2,))

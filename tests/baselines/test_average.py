@@ -1,10 +1,10 @@
-"""baselines.average: the mean of the modalities, parameter-free, both settings."""
+"""fusionbench.baselines.average: the mean of the modalities, parameter-free, both settings."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from baselines.average import AverageFusion
+from fusionbench.baselines.average import AverageFusion
 from fusionbench.fusion.base import FusionPoint
 
 

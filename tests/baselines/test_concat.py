@@ -1,10 +1,10 @@
-"""baselines.concat: shapes in both settings, parameters, equivariance, gradients."""
+"""fusionbench.baselines.concat: shapes in both settings, parameters, equivariance, gradients."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from baselines.concat import ConcatFusion
+from fusionbench.baselines.concat import ConcatFusion
 from fusionbench.fusion.base import FusionPoint
 
 

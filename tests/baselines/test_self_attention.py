@@ -1,10 +1,11 @@
-"""baselines.self_attention: the SSMA block -- shapes, parameters (η = 32), gate, gradients."""
+"""fusionbench.baselines.self_attention: the SSMA block -- shapes, parameters (η = 32), gate,
+gradients."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from baselines.self_attention import SelfAttentionFusion
+from fusionbench.baselines.self_attention import SelfAttentionFusion
 from fusionbench.fusion.base import FusionPoint
 
 

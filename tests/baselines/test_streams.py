@@ -1,9 +1,9 @@
-"""baselines.streams: the stacked-batch views the aggregation baselines fuse."""
+"""fusionbench.baselines.streams: the stacked-batch views the aggregation baselines fuse."""
 from __future__ import annotations
 
 import torch
 
-from baselines.streams import concat_modalities, self_first
+from fusionbench.baselines.streams import concat_modalities, self_first
 
 
 def stacked(m=3, n=2, c=2, h=1, w=1):

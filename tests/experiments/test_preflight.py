@@ -177,3 +177,13 @@ def test_cli_preflight_and_run(roots, capsys):
     assert err.startswith('3 missing input(s) for table3 [paper]')
     assert main(['preflight', 'table3', '--protocol', 'smoke']) == 0
     assert capsys.readouterr().out.splitlines()[-1] == 'all inputs present'
+
+
+def test_datasets_in_unpacks_the_wrappers_depth_first():
+    from fusionbench.experiments.config_check import datasets_in
+    a, b, c = dict(type='A'), dict(type='B'), dict(type='C')
+    repeat = dict(type='RepeatDataset', times=2, dataset=a)
+    concat = dict(type='ConcatDataset', datasets=[repeat, b, 'not a config'])
+    assert list(datasets_in(concat)) == [concat, repeat, a, b]
+    assert list(datasets_in(dict(type='ClassBalancedDataset', dataset=c)))[1] is c
+    assert list(datasets_in(None)) == [] and list(datasets_in('data/x')) == []

@@ -135,7 +135,7 @@ def _old_loss(self, inputs, data_samples):
 
 def _old_doubling_kernel(d2, widest, kernel_num):
     """The ``[P, P, J]`` kernel tensor as first written."""
-    from baselines.align_mmd import gaussian_kernel
+    from fusionbench.baselines.align_mmd import gaussian_kernel
     return gaussian_kernel(d2, widest / 2.0 ** torch.arange(kernel_num, dtype=d2.dtype))
 
 
@@ -172,7 +172,7 @@ TRAJECTORY = {CEN: (20, 2e-3), ALIGN: (3, 1e-4)}
 
 @pytest.mark.parametrize('config', [CEN, ALIGN])
 def test_smoke_trajectory_matches_the_old_kernels(config, monkeypatch):
-    from baselines import align_mmd
+    from fusionbench.baselines import align_mmd
     from fusionbench.models import refinenet, segmentor
 
     steps, rtol = TRAJECTORY[config]

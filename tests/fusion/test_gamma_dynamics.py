@@ -144,3 +144,22 @@ def test_crossing_orders_of_a_record_pick_the_tracked_gradients():
     assert orders['half'] == pytest.approx(0.9486833, abs=1e-6)
     assert set(orders) == {'half', 'all'}
     assert crossing_orders({'gamma_dynamics': record['gamma_dynamics']}) == {}
+
+
+def test_sparsity_hook_puts_the_final_shares_in_the_record():
+    from mmengine.logging import MessageHub, MMLogger
+
+    from fusionbench.fusion.gamma_dynamics import GammaSparsityHook
+    model = tiny_cen()
+    with torch.no_grad():  # 1 of layer1.0.bn1's 8 tracked γ's under θ; 4 CEN points in all
+        model.layer1[0].bn1.weight[0, 0] = 0.0
+    runner = SimpleNamespace(model=model, iter=0,
+                             message_hub=MessageHub(f'gamma-sparsity-{id(model)}'),
+                             logger=MMLogger.get_instance(f'gamma-sparsity-{id(model)}'))
+    hook = GammaSparsityHook()
+    assert hook.record_fields(runner) == {'gamma_sparsity': {}}  # before any sample
+    hook.after_train(runner)
+    shares = hook.record_fields(runner)['gamma_sparsity']
+    assert shares['layer1.0.bn1'] == 0.125 and shares['layer1.0.bn2'] == 0.0
+    assert shares['mean'] == pytest.approx(0.125 / 4)
+

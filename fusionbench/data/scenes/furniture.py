@@ -49,6 +49,17 @@ def _cabinet_overlay(rng, w, h, handle_tex):
     return overlay
 
 
+def _slab_on_legs(b, w, d, height, thickness, leg, inset, slab_tex, leg_tex, label):
+    """A ``w`` × ``d`` slab (metres, local x × z) ``thickness`` thick with its top at ``height``,
+    on four square legs of side ``leg`` set ``inset`` in from its corners: a table top, a seat."""
+    b.box((0, height - thickness / 2, 0), (w / 2, thickness / 2, d / 2), slab_tex, label)
+    for sx in (-1, 1):
+        for sz in (-1, 1):
+            b.box((sx * (w / 2 - leg / 2 - inset), (height - thickness) / 2,
+                   sz * (d / 2 - leg / 2 - inset)),
+                  (leg / 2, (height - thickness) / 2, leg / 2), leg_tex, label)
+
+
 def _build_table(rng, x, z, yaw, dims):
     kind, w, d, h = dims
     b = _Builder(x, z, yaw)
@@ -63,11 +74,7 @@ def _build_table(rng, x, z, yaw, dims):
     tt = rng.uniform(0.025, 0.05)
     lw = rng.uniform(0.035, 0.07)
     inset = rng.uniform(0.0, 0.06)
-    b.box((0, h - tt / 2, 0), (w / 2, tt / 2, d / 2), top, TABLE)
-    for sx in (-1, 1):
-        for sz in (-1, 1):
-            b.box((sx * (w / 2 - lw / 2 - inset), (h - tt) / 2, sz * (d / 2 - lw / 2 - inset)),
-                  (lw / 2, (h - tt) / 2, lw / 2), legs, TABLE)
+    _slab_on_legs(b, w, d, h, tt, lw, inset, top, legs, TABLE)
     return b.parts
 
 
@@ -97,11 +104,7 @@ def _build_chair(rng, x, z, yaw, dims):
     lw = rng.uniform(0.03, 0.045)
     bh = rng.uniform(0.35, 0.5)
     bt = rng.uniform(0.03, 0.05)
-    b.box((0, sh - st / 2, 0), (w / 2, st / 2, d / 2), seat, CHAIR)
-    for sx in (-1, 1):
-        for sz in (-1, 1):
-            b.box((sx * (w / 2 - lw / 2), (sh - st) / 2, sz * (d / 2 - lw / 2)),
-                  (lw / 2, (sh - st) / 2, lw / 2), frame, CHAIR)
+    _slab_on_legs(b, w, d, sh, st, lw, 0.0, seat, frame, CHAIR)
     b.box((0, sh + bh / 2, -d / 2 + bt / 2), (w / 2, bh / 2, bt / 2), frame, CHAIR)
     return b.parts
 
