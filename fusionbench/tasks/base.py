@@ -29,7 +29,9 @@ from fusionbench.errors import ConfigError
 if TYPE_CHECKING:
     from mmengine.config import Config
 
-    from fusionbench.experiments.protocols import Protocol
+#: A :class:`fusionbench.experiments.protocols.Protocol`, read by attribute (tasks sit below the
+#: experiment layer and import nothing of it).
+Protocol = Any
 
 #: Top-level config key naming a config's task (optional: the model class says it otherwise).
 TASK_KEY = 'task'

@@ -4,13 +4,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fusionbench.paths import cache_root
-from fusionbench.tasks.base import ProtocolAdapter
+from fusionbench.tasks.base import Protocol, ProtocolAdapter
 from fusionbench.tasks.segmentation.pipelines import synthetic_pipelines
 
 if TYPE_CHECKING:
     from mmengine.config import Config
-
-    from fusionbench.experiments.protocols import Protocol
 
 #: Hooks tuned to the protocol's iteration budget: ``{type: samples per run}``.
 #: ``GammaSparsityHook`` logs the γ sparsity 4 times a run; ``GammaDynamicsHook`` samples the
