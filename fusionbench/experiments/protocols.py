@@ -21,12 +21,7 @@ from dataclasses import dataclass, field
 from mmengine.config import Config
 
 from fusionbench import registry
-from fusionbench.paths import cache_root
-
-def default_cache_dir() -> str:
-    """Where generated scenes are cached: ``$FUSIONBENCH_CACHE`` or ``~/.cache/fusionbench``
-    (:func:`fusionbench.paths.cache_root`)."""
-    return cache_root()
+from fusionbench.tasks.base import ProtocolAdapter, task_of
 
 
 @dataclass(frozen=True)
@@ -57,6 +52,10 @@ class SyntheticData:
 @dataclass(frozen=True)
 class Protocol:
     """A protocol: data, model scale and budget applied on top of a row's config.
+
+    The fields are values; the config's task's adapter (:mod:`fusionbench.tasks`) decides how
+    each enters a config (e.g. segmentation reads ``model`` / ``depth_map`` as backbone and
+    decoder scale, and ``encoder_lr`` as the backbone's rate).
 
     Attributes:
         name: registry name.
@@ -122,8 +121,6 @@ class Protocol:
         :class:`~fusionbench.errors.ConfigError` when the config's task cannot be told or cannot
         run this protocol.
         """
-        from fusionbench.tasks.base import task_of
-
         cfg = copy.deepcopy(cfg)
         adapter = task_of(cfg).adapter
         adapter.apply_model(self, cfg)
@@ -134,7 +131,7 @@ class Protocol:
             self._apply_schedule(cfg, adapter)
         return cfg
 
-    def _apply_data(self, cfg: Config, adapter) -> None:
+    def _apply_data(self, cfg: Config, adapter: ProtocolAdapter) -> None:
         datasets = adapter.datasets(self, cfg)
         cfg.train_dataloader = dict(
             batch_size=self.batch_size, num_workers=0, persistent_workers=False,
@@ -147,7 +144,7 @@ class Protocol:
             cfg.test_dataloader = dict(cfg.val_dataloader, dataset=datasets['test'])
         adapter.apply_data(self, cfg)
 
-    def _apply_schedule(self, cfg: Config, adapter) -> None:
+    def _apply_schedule(self, cfg: Config, adapter: ProtocolAdapter) -> None:
         adapter.apply_optimizer(self, cfg)
         val_interval = (max(1, self.max_iters // self.val_points) if self.val_points
                         else self.max_iters + 1)
