@@ -3,7 +3,7 @@
 Configs written the mmseg way (``dict(type='...')``) build fusionbench parts and fall back to
 mmseg's (and mmengine's) registered parts. ``locations`` make each registry import the modules
 that register into it on first use, so ``FUSIONS.get('cen')`` works without importing anything
-by hand. Tables and protocols are plain registries (no parent): they hold data, not modules.
+by hand. Tables, protocols and tasks are plain registries (no parent): they hold data, not modules.
 
 :func:`build` / :func:`get` wrap mmengine's lookups so an unknown name fails with one line that
 lists what is registered.
@@ -56,10 +56,14 @@ PLAIN_CHILDREN = {name: Registry(getattr(mmseg_registry, name).name,
 TABLES = Registry('table', scope='fusionbench', locations=['fusionbench.experiments.tables'])
 PROTOCOLS = Registry('protocol', scope='fusionbench',
                      locations=['fusionbench.experiments.protocols'])
+#: Tasks (:class:`fusionbench.tasks.base.Task` subclasses): metrics, evaluator, protocol adapter.
+TASKS = Registry('task', scope='fusionbench',
+                 locations=['fusionbench.tasks.segmentation', 'fusionbench.tasks.translation'])
 
 REGISTRIES: dict[str, Registry] = {
     'models': MODELS, 'datasets': DATASETS, 'transforms': TRANSFORMS,
     'metrics': METRICS, 'hooks': HOOKS, 'tables': TABLES, 'protocols': PROTOCOLS,
+    'tasks': TASKS,
 }
 
 

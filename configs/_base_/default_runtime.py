@@ -16,8 +16,8 @@ default_hooks = dict(
 )
 custom_hooks = [dict(type='FiniteLossHook'), dict(type='GammaSparsityHook', interval=50),
                 dict(type='GammaDynamicsHook', interval=50)]
-val_evaluator = dict(type='MultiHeadIoUMetric', ignore_index=255)
-test_evaluator = val_evaluator
+# No evaluator here: the config's task supplies it (fusionbench.tasks; segmentation's is
+# MultiHeadIoUMetric) when a protocol resolves the config; a config may still set its own.
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 resume = True

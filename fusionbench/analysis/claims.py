@@ -179,17 +179,35 @@ class Verdict:
 
 
 def value_decimals(column: str) -> int:
-    """Decimals to print for ``column``: 2 for FID / KID, 1 for percentages and the rest."""
-    name = column.lower()
-    return 2 if 'fid' in name or 'kid' in name else 1
+    """Decimals to print for ``column`` when no table spec says (a spec's
+    ``decimals(column)`` does): the declared decimals of the registered task metric the column
+    is named after (:func:`fusionbench.tasks.base.metric_of_column`: FID / KID 2, mIoU 1), else 1
+    (percentages, parameters in M)."""
+    from fusionbench.tasks.base import metric_of_column
+
+    info = metric_of_column(column)
+    return 1 if info is None else info.decimals
+
+
+def better_kind(higher_is_better: bool, against_all: bool = False) -> str:
+    """The claim kind of "beats" for a metric of this direction: ``greater`` (``greater_all``
+    against every other row) when higher is better, ``less`` (``less_all``) when lower is, e.g.
+    FID (:attr:`fusionbench.tasks.base.MetricInfo.higher_is_better`)."""
+    kind = ('less', 'greater')[bool(higher_is_better)]
+    return f'{kind}_all' if against_all else kind
 
 
 #: Per-seed data of one (row, column): ``(seeds or None when unknown, values)``.
 SeededValues = tuple[list | None, list[float]]
 
 
-def judge(claim: Claim, df: pd.DataFrame, confidence: float = 0.95) -> Verdict:
-    """Verdict on ``claim`` from the aggregated table ``df`` (with ``<column>_values``)."""
+def judge(claim: Claim, df: pd.DataFrame, confidence: float = 0.95,
+          decimals: int | None = None) -> Verdict:
+    """Verdict on ``claim`` from the aggregated table ``df`` (with ``<column>_values``).
+
+    ``decimals``: of the numbers in the verdict's line (the table spec's ``decimals(column)``);
+    None: :func:`value_decimals` of the claim's column.
+    """
     tests = claim.tests()
     columns = sorted({column for test in tests for _, column, _ in test.terms})
     missing = [c for c in columns if f'{c}_values' not in df.columns]
@@ -204,8 +222,8 @@ def judge(claim: Claim, df: pd.DataFrame, confidence: float = 0.95) -> Verdict:
     if problems:
         return Verdict(UNDECIDED, '; '.join(problems))
     comparisons = tuple(contrast(test, data, confidence, len(tests)) for test in tests)
-    return Verdict(_overall(comparisons), describe(comparisons, claim.column, confidence),
-                   comparisons)
+    return Verdict(_overall(comparisons),
+                   describe(comparisons, claim.column, confidence, decimals), comparisons)
 
 
 def contrast(test: Test, data: dict[tuple[str, str], SeededValues], confidence: float = 0.95,
@@ -301,9 +319,11 @@ def _by_seed(part: SeededValues, seeds: list) -> list[float]:
     return [lookup[s] for s in seeds]
 
 
-def describe(comparisons: tuple[Comparison, ...], column: str, confidence: float = 0.95) -> str:
-    """One line: the deciding test's contrast and interval (plus counts for several tests)."""
-    decimals = value_decimals(column)
+def describe(comparisons: tuple[Comparison, ...], column: str, confidence: float = 0.95,
+             decimals: int | None = None) -> str:
+    """One line: the deciding test's contrast and interval (plus counts for several tests);
+    ``decimals`` default: :func:`value_decimals` of ``column``."""
+    decimals = value_decimals(column) if decimals is None else decimals
     weakest = headline(comparisons)
     if weakest.method == PAIRED:
         n_text = f'n = {weakest.n_higher} paired seeds'
@@ -418,27 +438,32 @@ PAPER_CLAIMS: dict[str, list[Claim]] = {
 }
 
 
-def table2_claims(paper_rows: Sequence[str], additions: Sequence) -> list[Claim]:
+def table2_claims(paper_rows: Sequence[str], additions: Sequence,
+                  higher_is_better: bool = True) -> list[Claim]:
     """Table 2's claims over its generated rows (source: the paper, Section 4.2).
+
+    ``higher_is_better``: the direction of the compared metric (mIoU: True), so "CEN
+    outperforms" reads as ``greater_all`` or ``less_all`` (:func:`better_kind`).
 
     ``paper_rows``: the row ids of the paper's baselines (every stage of each method whose card
     has a Table 2 row in the paper); ``additions``: the cards of the methods that opt in to
     Table 2 without being in the paper (e.g. averaging): each gets the same claim, named
     ``table2.cen_outperforms_<name>`` and marked as our addition.
     """
+    outperforms = better_kind(higher_is_better, against_all=True)
     claims = [
         Claim('table2.cen_outperforms_in_both_settings', 'table2',
               'On both settings CEN always outperforms the paper\'s baselines (concat, align, '
               'self-attention at every fusion stage) by an average improvement of more than 2 '
               "points: CEN's ensemble mIoU against each baseline's commonly-used-setting mIoU and "
-              'against its same-setting ensemble mIoU', 'greater_all', 'ensemble_miou',
+              'against its same-setting ensemble mIoU', outperforms, 'ensemble_miou',
               ('cen', *paper_rows), lower_columns=_TABLE2_SETTINGS, average_margin=2.0)]
     for card in additions:
         claims.append(Claim(
             f'table2.cen_outperforms_{card.name}', 'table2',
             f"The same claim against {card.display} (our addition, not in the paper's Table 2): "
             'CEN beats it at every stage in both settings, by more than 2 points on average',
-            'greater_all', 'ensemble_miou',
+            outperforms, 'ensemble_miou',
             ('cen', *(f'{card.name}_{stage}' for stage in card.stages)),
             lower_columns=_TABLE2_SETTINGS, average_margin=2.0))
     return claims

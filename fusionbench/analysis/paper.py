@@ -18,9 +18,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from fusionbench.paths import PAPER_DIR  # noqa: F401 - ``<repo>/results/paper``, the reference
+from fusionbench.paths import PAPER_DIR  # ``<repo>/results/paper``, the reference
 
-TABLES = ('table1', 'table2', 'table3', 'table4', 'table5')
+
+def paper_tables(paper_dir: str | Path | None = None) -> tuple[str, ...]:
+    """The paper tables shipped in ``paper_dir`` (default :data:`PAPER_DIR`): the stems of its
+    ``*.csv`` files, sorted -- a new ``tableN.csv`` is a new table, nothing else to edit."""
+    folder = Path(paper_dir or PAPER_DIR)
+    return tuple(sorted(p.stem for p in folder.glob('*.csv'))) if folder.is_dir() else ()
+
+
+#: The paper tables of :data:`PAPER_DIR` (``table1`` … ``table5``).
+TABLES = paper_tables()
 
 _BOOL_STRINGS = {'True': True, 'False': False}
 
@@ -56,8 +65,10 @@ def paper_value(table: str, row: str, column: str) -> float | None:
 
 def _cached_table(name: str, paper_dir: str | Path | None = None) -> pd.DataFrame:
     """The shared (cached, never to be mutated) DataFrame of table ``name``."""
-    if name not in TABLES:
-        raise KeyError(f'unknown paper table {name!r}; known: {", ".join(TABLES)}')
+    known = paper_tables(paper_dir)
+    if known and name not in known:  # no folder at all: _read_table names the missing file
+        raise KeyError(f'unknown paper table {name!r}; known: {", ".join(known)} '
+                       f'(the CSV files of {Path(paper_dir or PAPER_DIR)})')
     return _read_table(Path(paper_dir or PAPER_DIR) / f'{name}.csv')
 
 

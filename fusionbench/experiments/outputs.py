@@ -77,7 +77,10 @@ def table_outputs(records: Iterable[dict], spec, out_dir: str | Path,
                 lambda tmp, kwargs=kwargs: plot_metric_vs_params(df, **kwargs, path=tmp)))
     figures = {stem: _atomic_plot(out_dir / 'plots' / f'{stem}.png', draw)
                for stem, draw in table_figures(spec.name, records)}
-    verdicts = [(claim, judge(claim, df, confidence)) for claim in spec.claims]
+    decimals = getattr(spec, 'decimals', None)  # a spec names its metrics' decimals
+    verdicts = [(claim, judge(claim, df, confidence,
+                              decimals(claim.column) if callable(decimals) else None))
+                for claim in spec.claims]
     return ReportTable(spec, df, verdicts, tuple(plots), figures)
 
 

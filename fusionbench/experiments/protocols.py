@@ -1,7 +1,8 @@
 """Protocols: what a table's configs are run on -- data, model scale, budget.
 
 A table row is a config written for the paper's setting (NYUDv2, RefineNet-ResNet-101, 300
-epochs). A protocol turns it into a runnable job:
+epochs). A protocol turns it into a runnable job (its values here; how they enter a config is
+the config's task's, :mod:`fusionbench.tasks`):
 
 - ``paper``: the config as written (real data from local paths, the paper's schedule).
 - ``mini``: the embedded default. Procedural RGB-D scenes (:mod:`fusionbench.data.scenes`),
@@ -22,17 +23,7 @@ from dataclasses import dataclass, field
 from mmengine.config import Config
 
 from fusionbench import registry
-from fusionbench.paths import cache_root
-
-RGB_MEAN, RGB_STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
-# Depth of the synthetic rooms is 0.5-8 m; holes are 0 (they normalise to a distinct value).
-DEPTH_MEAN, DEPTH_STD = (2.8,), (1.6,)
-
-
-def default_cache_dir() -> str:
-    """Where generated scenes are cached: ``$FUSIONBENCH_CACHE`` or ``~/.cache/fusionbench``
-    (:func:`fusionbench.paths.cache_root`)."""
-    return cache_root()
+from fusionbench.tasks.base import ProtocolAdapter, task_of
 
 
 @dataclass(frozen=True)
@@ -51,14 +42,13 @@ class SyntheticData:
     test_scenes: int = 0
     test_seed: int = 3
 
-    def dataset(self, split: str, modalities, pipeline) -> dict:
-        """The ``SyntheticScenes`` dataset config of ``split`` (train / val / test)."""
-        scenes, seed = {'train': (self.train_scenes, self.train_seed),
-                        'val': (self.val_scenes, self.val_seed),
-                        'test': (self.test_scenes, self.test_seed)}[split]
-        return dict(type='SyntheticScenes', cache_dir=default_cache_dir(), num_scenes=scenes,
-                    height=self.size, width=self.size, seed=seed,
-                    modalities=tuple(modalities), pipeline=pipeline)
+    def split(self, name: str) -> tuple[int, int]:
+        """``(scenes, generator seed)`` of split ``name`` (train / val / test); the task's
+        adapter turns it into its data set (:meth:`~fusionbench.tasks.base.ProtocolAdapter.
+        datasets`). Raises ``KeyError`` for another name."""
+        return {'train': (self.train_scenes, self.train_seed),
+                'val': (self.val_scenes, self.val_seed),
+                'test': (self.test_scenes, self.test_seed)}[name]
 
 
 @dataclass(frozen=True)
@@ -92,6 +82,10 @@ class Pretraining:
 @dataclass(frozen=True)
 class Protocol:
     """A protocol: data, model scale and budget applied on top of a row's config.
+
+    The fields are values; the config's task's adapter (:mod:`fusionbench.tasks`) decides how
+    each enters a config (e.g. segmentation reads ``model`` / ``depth_map`` as backbone and
+    decoder scale, and ``encoder_lr`` as the backbone's rate).
 
     Attributes:
         name: registry name.
@@ -152,63 +146,43 @@ class Protocol:
                 'deterministic': False}
 
     def apply(self, cfg: Config) -> Config:
-        """A copy of ``cfg`` rewritten for this protocol (the paper protocol changes nothing)."""
+        """A copy of ``cfg`` rewritten for this protocol (the paper protocol changes nothing but
+        the task's default evaluator, where the config names none).
+
+        The protocol decides seeds, data splits, scale values and the iteration budget; the
+        config's task (:func:`fusionbench.tasks.base.task_of`) decides how they enter the
+        config, through its :class:`~fusionbench.tasks.base.ProtocolAdapter`. Raises
+        :class:`~fusionbench.errors.ConfigError` when the config's task cannot be told or cannot
+        run this protocol.
+        """
         cfg = copy.deepcopy(cfg)
-        original_depth = (cfg.model.get('backbone') or {}).get('depth')
-        for dotted, value in self.model.items():
-            target = cfg.model
-            *parents, leaf = dotted.split('.')
-            for key in parents:
-                target = target[key]
-            target[leaf] = value
-        if original_depth in self.depth_map:
-            cfg.model.backbone.depth = self.depth_map[original_depth]
-        if self.from_scratch and (cfg.model.get('backbone') or {}).get('pretrained'):
-            cfg.model.backbone.pretrained = None
+        adapter = task_of(cfg).adapter
+        adapter.apply_model(self, cfg)
+        adapter.apply_evaluator(cfg)
         if self.pretraining is not None:  # materialised at run time (needs the seed's artifact)
             cfg.pretraining = {'protocol': self.name, **self.pretraining.as_dict(),
                                **(cfg.get('pretraining') or {})}
-        fusion = cfg.model.get('fusion') or {}
-        if self.l1_weight is not None and 'l1_weight' in fusion:
-            fusion['l1_weight'] = self.l1_weight
         if self.data is not None:
-            self._apply_data(cfg)
+            self._apply_data(cfg, adapter)
         if self.max_iters is not None:
-            self._apply_schedule(cfg)
+            self._apply_schedule(cfg, adapter)
         return cfg
 
-    def _apply_data(self, cfg: Config) -> None:
-        modalities = cfg.model.modalities
-        mean = {m: v for m, v in (('rgb', RGB_MEAN), ('depth', DEPTH_MEAN)) if m in modalities}
-        std = {m: v for m, v in (('rgb', RGB_STD), ('depth', DEPTH_STD)) if m in modalities}
-        normalize = dict(type='NormalizeModalities', mean=mean, std=std)
-        train_pipeline = [dict(type='MultiModalRandomFlip', prob=0.5), normalize,
-                          dict(type='PackMultiModalInputs')]
-        test_pipeline = [normalize, dict(type='PackMultiModalInputs')]
-        train = self.data.dataset('train', modalities, train_pipeline)
-        if cfg.get('shuffle_train_labels'):  # the shuffled-label control (a config key)
-            train['label_shuffle_seed'] = int(cfg.shuffle_train_labels)
+    def _apply_data(self, cfg: Config, adapter: ProtocolAdapter) -> None:
+        datasets = adapter.datasets(self, cfg)
         cfg.train_dataloader = dict(
             batch_size=self.batch_size, num_workers=0, persistent_workers=False,
-            sampler=dict(type='InfiniteSampler', shuffle=True), dataset=train)
+            sampler=dict(type='InfiniteSampler', shuffle=True), dataset=datasets['train'])
         cfg.val_dataloader = dict(
             batch_size=self.eval_batch_size, num_workers=0, persistent_workers=False,
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            dataset=self.data.dataset('val', modalities, test_pipeline))
+            sampler=dict(type='DefaultSampler', shuffle=False), dataset=datasets['val'])
         cfg.test_dataloader = cfg.val_dataloader
-        if self.data.test_scenes:  # a held-out split for the reported numbers
-            cfg.test_dataloader = dict(cfg.val_dataloader,
-                                       dataset=self.data.dataset('test', modalities,
-                                                                 test_pipeline))
-        from fusionbench.data.scenes import CLASSES
-        cfg.model.num_classes = len(CLASSES)
+        if 'test' in datasets:  # a held-out split for the reported numbers
+            cfg.test_dataloader = dict(cfg.val_dataloader, dataset=datasets['test'])
+        adapter.apply_data(self, cfg)
 
-    def _apply_schedule(self, cfg: Config) -> None:
-        cfg.optim_wrapper.optimizer.lr = self.decoder_lr
-        cfg.optim_wrapper.paramwise_cfg = dict(
-            custom_keys={'backbone': dict(lr_mult=self.encoder_lr / self.decoder_lr)})
-        if self.clip_grad is not None:  # the norm-free decoder spikes early when from scratch
-            cfg.optim_wrapper.clip_grad = dict(max_norm=self.clip_grad)
+    def _apply_schedule(self, cfg: Config, adapter: ProtocolAdapter) -> None:
+        adapter.apply_optimizer(self, cfg)
         val_interval = (max(1, self.max_iters // self.val_points) if self.val_points
                         else self.max_iters + 1)
         cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=self.max_iters,
@@ -218,11 +192,7 @@ class Protocol:
         cfg.default_hooks.checkpoint.interval = max(1, self.max_iters // 2)
         cfg.default_hooks.checkpoint.by_epoch = False  # an iteration budget checkpoints by iters
         cfg.default_hooks.logger.interval = max(1, self.max_iters // 4)
-        for hook in cfg.custom_hooks:
-            if hook['type'] == 'GammaSparsityHook':
-                hook['interval'] = max(1, self.max_iters // 4)
-            if hook['type'] == 'GammaDynamicsHook':  # ~50 samples of the shares per run
-                hook['interval'] = max(1, self.max_iters // 48)
+        adapter.apply_hooks(self, cfg)
 
 
 TINY_MODEL = {'backbone.depth': 18, 'backbone.width': 0.25, 'decode_head.width': 0.0625}

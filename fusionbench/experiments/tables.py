@@ -24,6 +24,8 @@ from fusionbench import registry
 from fusionbench.fusion.base import STAGE_SETS, FusionCard, fusion_cards
 
 MAIN_CELL = 'main'
+#: The paper's Tables 1-3 are semantic segmentation (:mod:`fusionbench.tasks.segmentation`).
+SEGMENTATION = 'segmentation'
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,16 @@ class Row:
 
 @dataclass(frozen=True)
 class Metric:
-    """A reported column: ``record['metrics'][head][metric]`` of the row's cell ``cell``."""
+    """A reported column: ``record['metrics'][head][metric]`` of the row's cell ``cell``.
+
+    ``metric``: a metric name the table's task declares (:class:`~fusionbench.tasks.base.
+    MetricInfo`: direction, decimals); None (the default) is the task's primary metric
+    (segmentation: mIoU), resolved by the :class:`TableSpec`.
+    """
 
     column: str
     head: str
-    metric: str = 'mIoU'
+    metric: str | None = None
     cell: str = MAIN_CELL
 
 
@@ -69,7 +76,10 @@ class TableSpec:
 
     ``column_cells``: ``{column: cell}`` -- the column reads that cell's records of each row
     (Table 2 trains each row in two settings); ``plots``: extra figures,
-    ``[{'name', 'x_col', 'y_col', 'hue_col', 'style_col'}]`` (see the report's plots).
+    ``[{'name', 'x_col', 'y_col', 'hue_col', 'style_col'}]`` (see the report's plots);
+    ``task``: the registered task (:data:`fusionbench.registry.TASKS`) whose metrics the columns
+    report -- it names each metric's direction and decimals. Raises ``KeyError`` (one line) for a
+    metric the task does not declare.
     """
 
     name: str
@@ -81,6 +91,35 @@ class TableSpec:
     claims: list = field(default_factory=list)
     column_cells: dict[str, str] = field(default_factory=dict)
     plots: list[dict] = field(default_factory=list)
+    task: str = SEGMENTATION
+
+    def __post_init__(self) -> None:
+        from dataclasses import replace
+
+        from fusionbench.tasks.base import get_task
+
+        task = get_task(self.task)
+        resolved = [replace(m, metric=task.metric(m.metric).name) for m in self.metric_specs]
+        object.__setattr__(self, 'metric_specs', resolved)
+
+    def metric_info(self, column: str):
+        """The :class:`~fusionbench.tasks.base.MetricInfo` of metric column ``column`` (ours,
+        or its paper counterpart in ``paper_columns``); None for a constant column."""
+        from fusionbench.tasks.base import get_task
+
+        ours = {paper: column for column, paper in self.paper_columns.items()}
+        column = column if any(m.column == column for m in self.metric_specs) \
+            else ours.get(column, column)
+        for m in self.metric_specs:
+            if m.column == column:
+                return get_task(self.task).metric(m.metric)
+        return None
+
+    def decimals(self, column: str) -> int:
+        """Decimals ``column`` is printed with: its metric's, else 1 (parameters in M, 0.1 M
+        as the paper)."""
+        info = self.metric_info(column)
+        return 1 if info is None else info.decimals
 
     @property
     def metrics(self) -> list[tuple[str, str, str]]:
@@ -221,6 +260,7 @@ class ReportedTableSpec(TableSpec):
     reported_rows: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.paper_table:
             object.__setattr__(self, 'paper_table', self.name)
 
@@ -404,6 +444,7 @@ def table2() -> TableSpec:
     networks are the same in both settings, so their commonly-used columns read that cell.
     """
     from fusionbench.analysis.claims import table2_claims
+    from fusionbench.tasks.base import get_task
 
     def unimodal(modality: str) -> Row:
         return Row(f'unimodal_{modality}', f'uni-modal {modality}',
@@ -445,7 +486,7 @@ def table2() -> TableSpec:
                       **{name: cell for name, (_, cell) in params.items()},
                       'fusion_params_count': T2_SAME},
         claims=table2_claims([r.id for card in paper_cards for r in method_rows(card, 'table2')],
-                             our_cards),
+                             our_cards, get_task(SEGMENTATION).metric().higher_is_better),
         plots=[dict(name='miou_vs_fusion_params', y_col='ensemble_miou', **plot),
                dict(name='common_miou_vs_fusion_params', y_col='common_miou', **plot)],
     )

@@ -116,6 +116,8 @@ class MultiModalSegmentor(BaseModel):
     ``pred_<head>`` for every head; ``'tensor'`` -> ``{head: logits [N, K, H/4, W/4]}``.
     """
 
+    task = 'segmentation'  # its registry.TASKS entry: metrics, evaluator, protocol adapter
+
     def __init__(self, modalities: Sequence[str], backbone: dict, decode_head: dict,
                  num_classes: int, fusion: dict | None = None, ensemble: bool = True,
                  ignore_index: int = IGNORE_INDEX, data_preprocessor: dict | None = None,

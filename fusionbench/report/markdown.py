@@ -8,7 +8,7 @@ plots) and writes ``reports/<protocol>.md``; :func:`render_index` lists the repo
 ``results/<protocol>/plots/<table>*.png`` beside ``reports/<protocol>.md`` must hold.
 
 The output is deterministic: no render time is written, keys are sorted, and numbers use fixed
-decimals (1 for percentages and parameters, 2 for FID / KID).
+decimals: each metric's declared ones (1 for percentages, 2 for FID / KID; 1 for parameters).
 """
 from __future__ import annotations
 
@@ -108,6 +108,13 @@ def fmt(value: Any, decimals: int = 1, signed: bool = False) -> str:
     return f'{value:{"+" if signed else ""}.{decimals}f}'
 
 
+def _decimals(spec: Any, column: str) -> int:
+    """Decimals of ``column``: the spec's (its metrics' declared ones), else by the column's
+    name (:func:`~fusionbench.analysis.claims.value_decimals`)."""
+    decimals = getattr(spec, 'decimals', None)
+    return decimals(column) if callable(decimals) else value_decimals(column)
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     """A GitHub-flavoured markdown table (``|`` in cells escaped)."""
     def line(cells: list[str]) -> str:
@@ -142,7 +149,7 @@ def _paper_margin(claim: Claim, verdict: Verdict, spec: Any) -> str:
             return ''
         margins.append((sum(coef * v for (_, _, coef), v in zip(terms, values)), label))
     margin, label = min(margins)
-    return f'{label} = {fmt(margin, value_decimals(claim.column), signed=True)}'
+    return f'{label} = {fmt(margin, _decimals(spec, claim.column), signed=True)}'
 
 
 # ----------------------------------------------------------------------------- tables
@@ -177,7 +184,7 @@ def _table_row(cells: dict, row: Any, spec: Any, columns: list[str],
         f'{cells["label"]} (`{cells["row"]}`)'
     out = [name, f'{cells["n_seeds"]}{failed}']
     for column in columns:
-        decimals = value_decimals(column)
+        decimals = _decimals(spec, column)
         ours = cells.get(f'{column}_mean', cells.get(column))
         out.append(_ours_cell(cells, column, decimals))
         if column in with_paper:
@@ -223,7 +230,7 @@ def _reported_rows_section(spec: Any) -> list[str]:
     columns = list(dict.fromkeys(spec.paper_columns.values()))
     labels = [c for c in ('modality', 'approach', 'backbone') if c in table.columns]
     body = [[f'`{key}`', *(fmt(table.at[key, c]) for c in labels),
-             *(fmt(table.at[key, c], value_decimals(c)) for c in columns)] for key in keys]
+             *(fmt(table.at[key, c], _decimals(spec, c)) for c in columns)] for key in keys]
     return [f"The paper's other rows, not run by fusionbench ({_paper_source(spec)}; "
             '— where the paper prints "-"):', '',
             *markdown_table(['paper row', *labels, *columns], body), '']

@@ -1,1 +1,2 @@
-"""Tasks beside semantic segmentation (one sub-package per task)."""
+"""Tasks: one sub-package per task (segmentation, translation), each registered in
+:data:`fusionbench.registry.TASKS` (:mod:`fusionbench.tasks.base`)."""

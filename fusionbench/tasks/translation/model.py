@@ -78,6 +78,8 @@ class MultiDomainPix2Pix(BaseModel):
     ``target`` the RGB ``[N, 3, H, W]``, all in ``[-1, 1]``.
     """
 
+    task = 'translation'  # its registry.TASKS entry (metrics)
+
     def __init__(self, generator: dict, discriminator: dict | None = None,
                  gan_mode: str = 'vanilla', l1_weight: float = 100.0,
                  data_preprocessor: dict | None = None):
