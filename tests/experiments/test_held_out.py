@@ -46,3 +46,24 @@ def test_a_run_records_test_and_validation_numbers_curve_and_gamma_history(tmp_p
     assert len(layer['share']) == 12  # interval 1 on smoke
     assert len(layer['first_crossing']) == sum(layer['hist']['penalised'])  # the tracked γ's
     assert dynamics['lockstep_layers'] == lockstep_layers(dynamics)
+
+
+def test_the_control_row_trains_on_shuffled_labels_only(tmp_path):
+    from fusionbench.data.synthetic import SyntheticScenes
+    table = get_table('table1')
+    jobs = {j.row: j for j in grid.plan(table, get_protocol('smoke'), 1,
+                                        rows=['cen', 'cen_shuffled_labels'])}
+    control = jobs['cen_shuffled_labels'].resolved
+    assert control['train_dataloader']['dataset']['label_shuffle_seed'] == 1
+    assert 'label_shuffle_seed' not in control['val_dataloader']['dataset']
+    assert 'label_shuffle_seed' not in control['test_dataloader']['dataset']
+    assert 'label_shuffle_seed' not in jobs['cen'].resolved['train_dataloader']['dataset']
+    kwargs = dict(cache_dir=str(tmp_path), num_scenes=8, height=16, width=16, seed=5)
+    plain, shuffled = SyntheticScenes(**kwargs), SyntheticScenes(**kwargs, label_shuffle_seed=1)
+    order = [next(j for j in range(8) if (shuffled.get_data_info(i)['gt_seg_map']
+                                          == plain.get_data_info(j)['gt_seg_map']).all())
+             for i in range(8)]
+    assert sorted(order) == list(range(8)) and order != list(range(8))  # a permutation
+    for i in range(8):  # images stay where they were
+        assert (shuffled.get_data_info(i)['modalities']['rgb']
+                == plain.get_data_info(i)['modalities']['rgb']).all()
