@@ -59,11 +59,14 @@ def resolve_config(config: str | Config, protocol: Protocol, seed: int,
     resolve configs without importing :mod:`fusionbench.experiments.run`.
     """
     if isinstance(config, str):
-        cfg = load_config(config_path(config))  # a syntax error names the file
+        source = config_path(config)
+        cfg = load_config(source)  # a syntax error names the file
     else:
         cfg = config
+        source = getattr(cfg, 'filename', None) or 'the config'
     if overrides:
         cfg.merge_from_dict(overrides)
+    check_model_type(cfg, source)  # before the protocol asks the model class for its task
     cfg = protocol.apply(cfg)
     apply_fidelity(cfg, keep_l1_weight=protocol.l1_weight is not None)
     cfg.randomness = dict(seed=seed, deterministic=False)
