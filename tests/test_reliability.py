@@ -449,7 +449,7 @@ def test_submit_no_wait_with_every_cell_done_writes_the_table(tmp_path, capsys, 
     assert main(['run', 'table1', '--protocol', 'smoke', '--seeds', '1', '--submit', 'local',
                  '--no-wait']) == 0
     out = capsys.readouterr().out
-    assert '0 cell(s) submitted (local), 6 already done' in out
+    assert '0 cell(s) submitted (local), 7 already done' in out
     assert 'run the same command again' not in out
     assert (tmp_path / 'results' / 'smoke' / 'table1.csv').is_file()
     assert main(['run', 'table1', '--protocol', 'smoke', '--seeds', '1']) == 0  # reuse, say so
@@ -470,9 +470,9 @@ def test_list_says_what_run_would_do_with_each_cell(tmp_path, capsys, monkeypatc
     assert main(['run', 'table1', '--protocol', 'smoke', '--seeds', '1', '--list']) == 0
     out, err = capsys.readouterr()
     assert [line.split()[-1] for line in out.splitlines()] == [
-        'done', 'rerun-failed', 'rerun-invalid', 'to-run', 'to-run', 'to-run']
-    assert err.strip() == ('table1 [smoke]: 6 cell(s): 1 done, 1 rerun-failed, '
-                           '1 rerun-invalid, 3 to-run')
+        'done', 'rerun-failed', 'rerun-invalid', 'to-run', 'to-run', 'to-run', 'to-run']
+    assert err.strip() == ('table1 [smoke]: 7 cell(s): 1 done, 1 rerun-failed, '
+                           '1 rerun-invalid, 4 to-run')
     assert main(['run', 'table1', '--protocol', 'smoke', '--seeds', '1', '--list',
                  '--force']) == 0
-    assert capsys.readouterr().err.strip() == 'table1 [smoke]: 6 cell(s): 6 rerun'
+    assert capsys.readouterr().err.strip() == 'table1 [smoke]: 7 cell(s): 7 rerun'
