@@ -18,12 +18,14 @@ from collections.abc import Callable, Iterable
 #: Paths (relative to the repository root; folders are read recursively, ``*.py`` files only)
 #: whose source decides a run's numbers: the models and fusion methods, data and transforms,
 #: metrics, the tasks, the training loop and hooks (incl. the validation curve), the fidelity
-#: modes, the protocols, the workarounds for the pinned stack, the baselines and the configs.
+#: modes, the protocols and their pretraining / λ calibration, the workarounds for the pinned
+#: stack, the baselines and the configs.
 #: Not: the report, the CLI, the grid, the docs.
 RESULT_SOURCES = (
     'fusionbench/models', 'fusionbench/fusion', 'fusionbench/data', 'fusionbench/evaluation',
     'fusionbench/tasks', 'fusionbench/experiments/run.py',
     'fusionbench/experiments/config_check.py', 'fusionbench/experiments/protocols.py',
+    'fusionbench/experiments/pretrain.py',
     'fusionbench/hooks.py', 'fusionbench/plateau.py', 'fusionbench/fidelity.py',
     'fusionbench/modal.py', 'fusionbench/compat.py', 'baselines', 'configs',
 )
