@@ -19,15 +19,17 @@ from collections.abc import Callable, Iterable
 #: whose source decides a run's numbers: the models and fusion methods, data and transforms,
 #: metrics, the tasks, the training loop and hooks (incl. the validation curve), the fidelity
 #: modes, the protocols and their pretraining / λ calibration, the workarounds for the pinned
-#: stack, the baselines and the configs.
-#: Not: the report, the CLI, the grid, the docs.
+#: stack, the baselines. Not: the report, the CLI, the grid, the docs -- nor the config files:
+#: a run id hashes the run's *resolved* config, so a config edit that reaches a run changes
+#: its id anyway, and one that does not (a config folded into a row override, a reworded
+#: comment, another table's config) leaves every other record valid.
 RESULT_SOURCES = (
     'fusionbench/models', 'fusionbench/fusion', 'fusionbench/data', 'fusionbench/evaluation',
     'fusionbench/tasks', 'fusionbench/experiments/run.py',
     'fusionbench/experiments/config_check.py', 'fusionbench/experiments/protocols.py',
     'fusionbench/experiments/pretrain.py',
     'fusionbench/hooks.py', 'fusionbench/plateau.py', 'fusionbench/fidelity.py',
-    'fusionbench/modal.py', 'fusionbench/compat.py', 'baselines', 'configs',
+    'fusionbench/modal.py', 'fusionbench/compat.py', 'baselines',
 )
 #: Length of the fingerprint kept in records (hex digits of SHA-1).
 FINGERPRINT_DIGITS = 12

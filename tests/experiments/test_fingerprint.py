@@ -46,10 +46,14 @@ def test_fingerprint_follows_result_code_only(tree):
     assert changed != before
     (tree / 'fusionbench' / 'models' / 'a.py').write_bytes(b'x = 2\r\n')
     assert code_fingerprint(str(tree)) == changed
-    (tree / 'configs' / 'a.py').write_text('lr = 0.1\n')
-    assert code_fingerprint(str(tree)) not in (before, changed)
     (tree / 'baselines' / 'new.py').write_text('y = 1\n')
     assert 'baselines/new.py' in source_files(str(tree))
+    assert code_fingerprint(str(tree)) not in (before, changed)
+    # config files are not hashed: the run id hashes the resolved config (test_grid)
+    latest = code_fingerprint(str(tree))
+    (tree / 'configs').mkdir()
+    (tree / 'configs' / 'a.py').write_text('lr = 0.1\n')
+    assert code_fingerprint(str(tree)) == latest
 
 
 def test_missing_source_is_named(tree):
@@ -107,19 +111,20 @@ def test_a_record_from_other_code_is_not_reused(monkeypatch, tmp_path):
     assert grid.finished_record(job, str(tmp_path)).endswith(job.record_name)
 
 
-def test_fingerprint_is_the_same_when_configs_ship_inside_the_package(tree, tmp_path_factory):
-    """An installed package keeps configs/ under fusionbench/_shipped/: same names, same hash."""
+def test_fingerprint_is_the_same_when_baselines_ship_inside_the_package(tree, tmp_path_factory):
+    """An installed package keeps baselines/ as fusionbench/baselines/: same names, same hash."""
     import shutil
+    (tree / 'baselines' / 'b.py').write_text('z = 3\n')
     flat = code_fingerprint(str(tree))
     shipped = tmp_path_factory.mktemp('shipped')
-    shutil.move(str(tree / 'configs'), str(shipped / 'configs'))
+    shutil.move(str(tree / 'baselines'), str(shipped / 'baselines'))
 
     def locate(relative):
         head, _, rest = relative.partition('/')
-        return str(shipped / relative) if head == 'configs' else str(tree / relative)
+        return str(shipped / relative) if head == 'baselines' else str(tree / relative)
 
     assert code_fingerprint(locate) == flat
-    assert 'configs/a.py' in source_files(locate)
+    assert 'baselines/b.py' in source_files(locate)
 
 
 def test_the_checkout_fingerprint_does_not_depend_on_how_sources_are_located():
