@@ -51,5 +51,8 @@ def test_the_generic_hooks_import_no_fusion_method_and_every_hook_is_listed():
                  'FiniteLossHook', 'RngStateHook', 'ChannelsLastHook', 'LRStagesHook'):
         assert name in names, name
     # found by the registry's own imports, not because a test imported the module first
+    # (hooks that other tests register from their own modules are not fusionbench's)
     for name in names:
-        assert registry.HOOKS.get(name).__module__ in registry.HOOKS._locations, name
+        module = registry.HOOKS.get(name).__module__
+        if module.startswith('fusionbench'):
+            assert module in registry.HOOKS._locations, name
