@@ -162,6 +162,22 @@ def get_table(name: str) -> TableSpec:
 
 
 T1 = 'table1/{}_refinenet-r101_300e_nyudv2-40.py'
+#: Table 1's configs are three files: ``private-bn`` (the base: shared convolutions, private BNs,
+#: no fusion), ``shared-bn`` (also the pretraining config) and ``cen-directed-l1half`` (CEN, also
+#: the λ calibration config); the other rows are one override on one of them.
+T1_UNSHARED = {'model.backbone.type': 'UnsharedResNet'}  # on private-bn: one encoder per modality
+T1_NO_EXCHANGE = {'model.fusion.exchange': 'none'}  # on CEN: half-channel ℓ1 kept, no exchange
+T1_L1_ALL = {'model.fusion.exchange': 'all', 'model.fusion.l1': 'all'}  # on CEN
+#: Table 1's rows: (row id, label, config name in :data:`T1`, overrides), in the paper's order.
+T1_ROWS = (
+    ('unshared', 'unshared convs, unshared BNs', 'private-bn', T1_UNSHARED),
+    ('shared_bn', 'shared convs, shared BNs', 'shared-bn', {}),
+    ('private_bn', 'shared convs, private BNs', 'private-bn', {}),
+    ('private_bn_l1_half', 'private BNs + half-channel ℓ1, no exchange', 'cen-directed-l1half',
+     T1_NO_EXCHANGE),
+    ('cen', 'private BNs + half-channel ℓ1 + exchange (CEN)', 'cen-directed-l1half', {}),
+    ('cen_l1_all', 'private BNs + all-channel ℓ1 + exchange', 'cen-directed-l1half', T1_L1_ALL),
+)
 #: Table 1's control row (not in the paper): CEN with shuffled training labels.
 CONTROL_ROW = 'cen_shuffled_labels'
 #: The λ sweep's factors on the calibrated per-layer λ (1: the protocol's default).
@@ -173,20 +189,13 @@ def table1() -> TableSpec:
     """Table 1: the validity of each component of CEN (convs / BNs sharing, ℓ1, exchange)."""
     from fusionbench.analysis.claims import PAPER_CLAIMS
 
-    def row(row_id: str, label: str, config: str) -> Row:
-        return Row(row_id, label, {MAIN_CELL: Cell(T1.format(config))}, paper_row=row_id)
-
     return TableSpec(
         name='table1',
         title='Table 1: different versions of CEN (mean IoU, %)',
         rows=[
-            row('unshared', 'unshared convs, unshared BNs', 'unshared-conv-bn'),
-            row('shared_bn', 'shared convs, shared BNs', 'shared-bn'),
-            row('private_bn', 'shared convs, private BNs', 'private-bn'),
-            row('private_bn_l1_half', 'private BNs + half-channel ℓ1, no exchange',
-                'private-bn-l1half'),
-            row('cen', 'private BNs + half-channel ℓ1 + exchange (CEN)', 'cen-directed-l1half'),
-            row('cen_l1_all', 'private BNs + all-channel ℓ1 + exchange', 'cen-all-l1all'),
+            *[Row(row_id, label, {MAIN_CELL: Cell(T1.format(config), copy.deepcopy(overrides))},
+                  paper_row=row_id)
+              for row_id, label, config, overrides in T1_ROWS],
             Row(CONTROL_ROW, 'control: CEN trained on shuffled labels (not in the paper)',
                 {MAIN_CELL: Cell(T1.format('cen-directed-l1half'),
                                  {'shuffle_train_labels': 1})},
@@ -229,12 +238,13 @@ def lambda_sweep() -> TableSpec:
     """
     rows = []
     for scale in LAMBDA_SCALES:
-        for row_id, label, config in (
-                ('cen', 'CEN (exchange)', 'cen-directed-l1half'),
-                ('private_bn_l1_half', 'no exchange (private BNs + ℓ1)', 'private-bn-l1half')):
+        for row_id, label, overrides in (('cen', 'CEN (exchange)', {}),
+                                         ('private_bn_l1_half', 'no exchange (private BNs + ℓ1)',
+                                          T1_NO_EXCHANGE)):
             rows.append(Row(f'{row_id}_x{scale:g}', f'{label}, λ × {scale:g}',
-                            {MAIN_CELL: Cell(T1.format(config),
-                                             {'pretraining': {'l1_scale': scale}})}))
+                            {MAIN_CELL: Cell(T1.format('cen-directed-l1half'),
+                                             {**copy.deepcopy(overrides),
+                                              'pretraining': {'l1_scale': scale}})}))
     return TableSpec(
         name='lambda_sweep',
         title='λ sweep: CEN vs no exchange with the calibrated λ scaled (mean IoU, %)',
