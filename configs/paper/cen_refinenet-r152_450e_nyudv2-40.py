@@ -3,7 +3,7 @@
 # every 3x3 conv's BN of stages 1-4 with half-channel l1 (lambda 5e-3, theta 2e-2), alpha-ensemble
 # of the two heads. Paper §4.1: random rescale 0.5-2 + crop 500 + flip, batch 6, SGD momentum 0.9,
 # weight decay 1e-5, encoder / decoder LR 5e-4 / 3e-3 halved every 150 epochs over 450 epochs;
-# ImageNet init. Single-scale test (the _ms variant: multi-scale + flip). Paths under data/ and
+# ImageNet init. Single-scale test (multi-scale: Table 3's MULTISCALE_TEST). Paths under data/ and
 # checkpoints/ resolve against $FUSIONBENCH_DATA / $FUSIONBENCH_WEIGHTS (`python -m fusionbench
 # preflight` lists what is missing).
 _base_ = [

@@ -1,19 +1,5 @@
-# CEN with Light-Weight RefineNet on ResNet-152, SUN RGB-D (37 classes, 5285 train / 5050 test):
-# RGB and depth stacked in the batch, shared convolutions, private BNs, directed channel exchange
-# after every 3x3 conv's BN of stages 1-4 with half-channel l1 (lambda 5e-3, theta 2e-2),
-# alpha-ensemble of the two heads. Paper §4.1: random rescale 0.5-2 + crop 500 + flip, batch 6, SGD
-# momentum 0.9, weight decay 1e-5, encoder / decoder LR 5e-4 / 3e-3 halved every 20 epochs over 60
-# epochs; ImageNet init. Single-scale test (the _ms variant: multi-scale + flip). Paths under data/
-# and checkpoints/ resolve against $FUSIONBENCH_DATA / $FUSIONBENCH_WEIGHTS (`python -m fusionbench
-# preflight` lists what is missing).
-_base_ = [
-    '../_base_/models/refinenet_r101_rgbd.py', '../_base_/datasets/sunrgbd_rgbd.py',
-    '../_base_/schedules/sunrgbd_60e.py', '../_base_/default_runtime.py'
-]
-model = dict(
-    num_classes=37,
-    backbone=dict(depth=152, pretrained='checkpoints/resnet152-394f9c45.pth'),
-    fusion=dict(type='cen', exchange='directed', l1='half', threshold=2e-2, l1_weight=5e-3,
-                stages=(1, 2, 3, 4)),
-    test_cfg=dict(mode='whole', scales=(1.0,), flip=False),
-)
+# CEN with Light-Weight RefineNet on ResNet-152, SUN RGB-D (37 classes): the ResNet-101 config
+# (training, schedule of 60 epochs, CEN's λ and θ, single-scale test) with the deeper ImageNet
+# encoder. Paths under checkpoints/ resolve against $FUSIONBENCH_WEIGHTS.
+_base_ = './cen_refinenet-r101_60e_sunrgbd-37.py'
+model = dict(backbone=dict(depth=152, pretrained='checkpoints/resnet152-394f9c45.pth'))

@@ -1,8 +1,8 @@
 # The uni-modal RGB baseline: Light-Weight RefineNet on ResNet-101, NYUDv2 (40 classes, 795 train /
 # 654 test), RGB only, trained as the CEN configs. Paper §4.1: random rescale 0.5-2 + crop 500 +
 # flip, batch 6, SGD momentum 0.9, weight decay 1e-5, encoder / decoder LR 5e-4 / 3e-3 halved every
-# 100 epochs over 300 epochs; ImageNet init. Single-scale test (the _ms variant: multi-scale +
-# flip). Paths under data/ and checkpoints/ resolve against $FUSIONBENCH_DATA /
+# 100 epochs over 300 epochs; ImageNet init. Single-scale test (multi-scale: Table 3's
+# MULTISCALE_TEST). Paths under data/ and checkpoints/ resolve against $FUSIONBENCH_DATA /
 # $FUSIONBENCH_WEIGHTS (`python -m fusionbench preflight` lists what is missing).
 _base_ = [
     '../_base_/models/refinenet_r101_rgbd.py', '../_base_/datasets/nyudv2_rgbd.py',

@@ -16,6 +16,7 @@ setting (mmsegmentation's configs-as-diffs).
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,6 +162,22 @@ def get_table(name: str) -> TableSpec:
 
 
 T1 = 'table1/{}_refinenet-r101_300e_nyudv2-40.py'
+#: Table 1's configs are three files: ``private-bn`` (the base: shared convolutions, private BNs,
+#: no fusion), ``shared-bn`` (also the pretraining config) and ``cen-directed-l1half`` (CEN, also
+#: the λ calibration config); the other rows are one override on one of them.
+T1_UNSHARED = {'model.backbone.type': 'UnsharedResNet'}  # on private-bn: one encoder per modality
+T1_NO_EXCHANGE = {'model.fusion.exchange': 'none'}  # on CEN: half-channel ℓ1 kept, no exchange
+T1_L1_ALL = {'model.fusion.exchange': 'all', 'model.fusion.l1': 'all'}  # on CEN
+#: Table 1's rows: (row id, label, config name in :data:`T1`, overrides), in the paper's order.
+T1_ROWS = (
+    ('unshared', 'unshared convs, unshared BNs', 'private-bn', T1_UNSHARED),
+    ('shared_bn', 'shared convs, shared BNs', 'shared-bn', {}),
+    ('private_bn', 'shared convs, private BNs', 'private-bn', {}),
+    ('private_bn_l1_half', 'private BNs + half-channel ℓ1, no exchange', 'cen-directed-l1half',
+     T1_NO_EXCHANGE),
+    ('cen', 'private BNs + half-channel ℓ1 + exchange (CEN)', 'cen-directed-l1half', {}),
+    ('cen_l1_all', 'private BNs + all-channel ℓ1 + exchange', 'cen-directed-l1half', T1_L1_ALL),
+)
 #: Table 1's control row (not in the paper): CEN with shuffled training labels.
 CONTROL_ROW = 'cen_shuffled_labels'
 #: The λ sweep's factors on the calibrated per-layer λ (1: the protocol's default).
@@ -172,20 +189,13 @@ def table1() -> TableSpec:
     """Table 1: the validity of each component of CEN (convs / BNs sharing, ℓ1, exchange)."""
     from fusionbench.analysis.claims import PAPER_CLAIMS
 
-    def row(row_id: str, label: str, config: str) -> Row:
-        return Row(row_id, label, {MAIN_CELL: Cell(T1.format(config))}, paper_row=row_id)
-
     return TableSpec(
         name='table1',
         title='Table 1: different versions of CEN (mean IoU, %)',
         rows=[
-            row('unshared', 'unshared convs, unshared BNs', 'unshared-conv-bn'),
-            row('shared_bn', 'shared convs, shared BNs', 'shared-bn'),
-            row('private_bn', 'shared convs, private BNs', 'private-bn'),
-            row('private_bn_l1_half', 'private BNs + half-channel ℓ1, no exchange',
-                'private-bn-l1half'),
-            row('cen', 'private BNs + half-channel ℓ1 + exchange (CEN)', 'cen-directed-l1half'),
-            row('cen_l1_all', 'private BNs + all-channel ℓ1 + exchange', 'cen-all-l1all'),
+            *[Row(row_id, label, {MAIN_CELL: Cell(T1.format(config), copy.deepcopy(overrides))},
+                  paper_row=row_id)
+              for row_id, label, config, overrides in T1_ROWS],
             Row(CONTROL_ROW, 'control: CEN trained on shuffled labels (not in the paper)',
                 {MAIN_CELL: Cell(T1.format('cen-directed-l1half'),
                                  {'shuffle_train_labels': 1})},
@@ -228,12 +238,13 @@ def lambda_sweep() -> TableSpec:
     """
     rows = []
     for scale in LAMBDA_SCALES:
-        for row_id, label, config in (
-                ('cen', 'CEN (exchange)', 'cen-directed-l1half'),
-                ('private_bn_l1_half', 'no exchange (private BNs + ℓ1)', 'private-bn-l1half')):
+        for row_id, label, overrides in (('cen', 'CEN (exchange)', {}),
+                                         ('private_bn_l1_half', 'no exchange (private BNs + ℓ1)',
+                                          T1_NO_EXCHANGE)):
             rows.append(Row(f'{row_id}_x{scale:g}', f'{label}, λ × {scale:g}',
-                            {MAIN_CELL: Cell(T1.format(config),
-                                             {'pretraining': {'l1_scale': scale}})}))
+                            {MAIN_CELL: Cell(T1.format('cen-directed-l1half'),
+                                             {**copy.deepcopy(overrides),
+                                              'pretraining': {'l1_scale': scale}})}))
     return TableSpec(
         name='lambda_sweep',
         title='λ sweep: CEN vs no exchange with the calibrated λ scaled (mean IoU, %)',
@@ -275,26 +286,37 @@ TABLE3_LITERATURE = (
 #: :data:`fusionbench.experiments.run.PRIMARY_HEAD` of the records.
 PRIMARY = 'primary'
 
-#: Table 3's rows we run: (row id, label, config stem, paper row, note). ``{s}`` is the schedule
-#: and dataset suffix of the config name; the multi-scale rows use the ``_ms`` configs.
+#: Table 3's multi-scale test, a cell override on a single-scale paper config: every head's
+#: logits averaged over the input rescaled by 0.75 / 1 / 1.25, each with its mirror image (the
+#: paper's "multi-scale strategy [28, 31]"). The paper does not list its scales; these are ours
+#: (a common choice).
+MULTISCALE_TEST = {'model.test_cfg': dict(mode='whole', scales=(0.75, 1.0, 1.25), flip=True)}
+SINGLE, MULTI = 'single', 'multi'
+#: A Table 3 row's overrides per test mode (single-scale: the configs' own ``test_cfg``); each
+#: cell gets a copy, so a merge into one config cannot reach another.
+TABLE3_TEST = {SINGLE: {}, MULTI: MULTISCALE_TEST}
+
+#: Table 3's rows we run: (row id, label, config stem, test mode, paper row, note). ``{s101}`` /
+#: ``{s152}`` is the schedule and dataset suffix of the config name; a multi-scale row is its
+#: single-scale config with :data:`MULTISCALE_TEST`.
 _TABLE3_ROWS = (
     ('cen_refinenet101_ss', 'CEN RefineNet ResNet-101, single-scale',
-     'cen_refinenet-r101_{s101}', 'cen_refinenet101_single', ''),
+     'cen_refinenet-r101_{s101}', SINGLE, 'cen_refinenet101_single', ''),
     ('cen_refinenet101_ms', 'CEN RefineNet ResNet-101, multi-scale',
-     'cen_refinenet-r101_{s101}_ms', 'cen_refinenet101_multi', ''),
+     'cen_refinenet-r101_{s101}', MULTI, 'cen_refinenet101_multi', ''),
     ('cen_refinenet152_ss', 'CEN RefineNet ResNet-152, single-scale',
-     'cen_refinenet-r152_{s152}', None, 'not in the paper'),
+     'cen_refinenet-r152_{s152}', SINGLE, None, 'not in the paper'),
     ('cen_refinenet152_ms', 'CEN RefineNet ResNet-152, multi-scale',
-     'cen_refinenet-r152_{s152}_ms', 'cen_refinenet152_multi', ''),
+     'cen_refinenet-r152_{s152}', MULTI, 'cen_refinenet152_multi', ''),
     ('cen_pspnet152_ss', 'CEN PSPNet ResNet-152, single-scale',
-     'cen_pspnet-r152_{s152}', None, 'not in the paper'),
+     'cen_pspnet-r152_{s152}', SINGLE, None, 'not in the paper'),
     ('cen_pspnet152_ms', 'CEN PSPNet ResNet-152, multi-scale',
-     'cen_pspnet-r152_{s152}_ms', 'cen_pspnet152_multi', ''),
+     'cen_pspnet-r152_{s152}', MULTI, 'cen_pspnet152_multi', ''),
     ('rgb_refinenet101_ms', 'RGB-only RefineNet ResNet-101, multi-scale',
-     'rgb_refinenet-r101_{s101}_ms', 'refinenet_resnet101_rgb',
+     'rgb_refinenet-r101_{s101}', MULTI, 'refinenet_resnet101_rgb',
      "paper: the original RefineNet's reported number"),
     ('rgb_refinenet152_ms', 'RGB-only RefineNet ResNet-152, multi-scale',
-     'rgb_refinenet-r152_{s152}_ms', 'refinenet_resnet152_rgb',
+     'rgb_refinenet-r152_{s152}', MULTI, 'refinenet_resnet152_rgb',
      "paper: the original RefineNet's reported number"),
 )
 
@@ -310,10 +332,11 @@ def _table3(name: str, dataset: str, prefix: str, title: str) -> ReportedTableSp
     suffix = {'nyudv2-40': {'s101': '300e_nyudv2-40', 's152': '450e_nyudv2-40'},
               'sunrgbd-37': {'s101': '60e_sunrgbd-37', 's152': '60e_sunrgbd-37'}}[dataset]
     rows = []
-    for row_id, label, stem, paper_row, note in _TABLE3_ROWS:
+    for row_id, label, stem, test, paper_row, note in _TABLE3_ROWS:
         notes = [n for n in (note, _TABLE3_NOTES.get(row_id, '')) if n]
-        rows.append(Row(row_id, label, {MAIN_CELL: Cell(f'paper/{stem.format(**suffix)}.py')},
-                        paper_row=paper_row, note='; '.join(notes)))
+        cell = Cell(f'paper/{stem.format(**suffix)}.py', copy.deepcopy(TABLE3_TEST[test]))
+        rows.append(Row(row_id, label, {MAIN_CELL: cell}, paper_row=paper_row,
+                        note='; '.join(notes)))
     columns = [(f'{prefix}_pixel_acc', 'aAcc'), (f'{prefix}_mean_acc', 'mAcc'),
                (f'{prefix}_miou', 'mIoU')]
     return ReportedTableSpec(

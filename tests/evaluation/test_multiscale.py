@@ -101,12 +101,13 @@ def test_bad_test_cfg_fails_at_build(bad):
         segmentor(bad)
 
 
-def test_ms_config_sets_scales_and_flip():
+def test_multiscale_override_sets_scales_and_flip():
     from fusionbench.experiments.protocols import get_protocol
     from fusionbench.experiments.run import build_model, resolve_config
+    from fusionbench.experiments.tables import MULTISCALE_TEST
 
-    cfg = resolve_config('paper/cen_refinenet-r101_300e_nyudv2-40_ms.py', get_protocol('smoke'),
-                         seed=0)
+    cfg = resolve_config('paper/cen_refinenet-r101_300e_nyudv2-40.py', get_protocol('smoke'),
+                         seed=0, overrides=MULTISCALE_TEST)
     model = build_model(cfg)
     assert model.test_cfg == {'mode': 'whole', 'scales': SCALES, 'flip': True}
     single = build_model(resolve_config('paper/cen_refinenet-r101_300e_nyudv2-40.py',

@@ -2,7 +2,10 @@
 
 Shared by the grid and the distributed tests: ``python -c NAN_TABLE run nan_probe ...``.
 """
-UNSHARED = 'table1/unshared-conv-bn_refinenet-r101_300e_nyudv2-40.py'
+from fusionbench.experiments.tables import T1, T1_UNSHARED
+
+#: Table 1's unshared row: the private-BN config with one encoder per modality.
+UNSHARED, UNSHARED_OVERRIDES = T1.format('private-bn'), T1_UNSHARED
 
 NAN_TABLE = f'''
 import sys
@@ -11,10 +14,12 @@ from fusionbench.experiments.tables import MAIN_CELL, Cell, Metric, Row, TableSp
 
 @registry.TABLES.register_module(name='nan_probe')
 def nan_probe():
+    unshared = {UNSHARED_OVERRIDES!r}
     diverging = {{'optim_wrapper.optimizer.weight_decay': 1e30}}  # parameters explode at step 1
     return TableSpec('nan_probe', 'test table: a diverging cell before a fine one', [
-        Row('diverges', 'weight decay 1e30', {{MAIN_CELL: Cell({UNSHARED!r}, diverging)}}),
-        Row('fine', 'as configured', {{MAIN_CELL: Cell({UNSHARED!r})}})],
+        Row('diverges', 'weight decay 1e30',
+            {{MAIN_CELL: Cell({UNSHARED!r}, {{**unshared, **diverging}})}}),
+        Row('fine', 'as configured', {{MAIN_CELL: Cell({UNSHARED!r}, unshared)}})],
         [Metric('rgb_miou', 'rgb')], {{}})
 
 from fusionbench.cli import main

@@ -37,7 +37,7 @@ ROWS = ['unshared', 'shared_bn']           # two cheap rows of Table 1
 SMOKE = ['--protocol', 'smoke', '--seeds', '1', '--jobs', '1']  # in order: tests kill between
 CEN = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
 from grid_support import Killed, grid_env  # noqa: E402  (tests/experiments on sys.path)
-from nan_probe import NAN_TABLE, UNSHARED  # noqa: E402  (tests/experiments on sys.path)
+from nan_probe import NAN_TABLE, UNSHARED, UNSHARED_OVERRIDES  # noqa: E402  (tests/experiments on sys.path)
 TIMEOUT = 240
 
 
@@ -445,7 +445,8 @@ def test_poisoned_work_dir_does_not_break_the_rerun(tmp_path, one_thread):
     work.mkdir()
     (work / 'iter_12.pth').write_bytes(b'PK\x03\x04' + b'\0' * 64)  # torch.save cut short
     (work / 'last_checkpoint').write_text(str(work / 'iter_6.pth'))  # deleted before the save
-    cfg = resolve_config(UNSHARED, get_protocol('smoke'), 0, work_dir=str(work))
+    cfg = resolve_config(UNSHARED, get_protocol('smoke'), 0, UNSHARED_OVERRIDES,
+                         work_dir=str(work))
     result = train_and_evaluate(cfg)
     assert result['resumed_from_iter'] == 0 and result['metrics']['rgb']['mIoU'] >= 0
     assert compat.intact_checkpoint(str(work / 'iter_12.pth'))

@@ -12,9 +12,10 @@ from fusionbench.experiments import pretrain
 from fusionbench.experiments.protocols import (CALIBRATION_CONFIG, PRETRAIN_CONFIG, Pretraining,
                                                SyntheticData, get_protocol)
 from fusionbench.experiments.run import resolve_config, train_and_evaluate
+from fusionbench.experiments.tables import T1_UNSHARED
 
 CEN = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
-UNSHARED = 'table1/unshared-conv-bn_refinenet-r101_300e_nyudv2-40.py'
+UNSHARED = 'table1/private-bn_refinenet-r101_300e_nyudv2-40.py'  # + T1_UNSHARED: Table 1's row
 
 
 def test_mean_lr_factor_and_derivation_by_hand():
@@ -94,7 +95,7 @@ def test_pretraining_is_made_once_and_every_row_starts_from_it(tiny, tmp_path, m
     def no_second_pretraining(*args, **kwargs):
         raise AssertionError('pretrained twice')
     monkeypatch.setattr(pretrain, '_pretrain', no_second_pretraining)
-    cfg = resolve_config(UNSHARED, tiny, 0, work_dir=str(tmp_path / 'unshared'))
+    cfg = resolve_config(UNSHARED, tiny, 0, T1_UNSHARED, work_dir=str(tmp_path / 'unshared'))
     other = train_and_evaluate(cfg)
     assert other['pretraining']['sha256'] == made['sha256']
     # both streams of the unshared encoder start from the pretrained weights

@@ -14,7 +14,7 @@ from fusionbench.analysis.paper import load_paper_table, spec_paper_value
 from fusionbench.experiments.preflight import config_files
 from fusionbench.experiments.protocols import get_protocol
 from fusionbench.experiments.run import CONFIG_ROOT, build_model, config_path, resolve_config
-from fusionbench.experiments.tables import TABLE3_LITERATURE, get_table
+from fusionbench.experiments.tables import MULTISCALE_TEST, TABLE3_LITERATURE, get_table
 
 PAPER_CONFIGS = [os.path.relpath(p, CONFIG_ROOT)
                  for p in config_files(os.path.join(CONFIG_ROOT, 'paper'))]
@@ -24,14 +24,15 @@ def paper_cfg(config: str) -> Config:
     return resolve_config(config, get_protocol('paper'), seed=0)
 
 
-def test_twenty_paper_configs():
+def test_ten_paper_configs():
+    # single-scale files only: multi-scale is a cell override (MULTISCALE_TEST), not a file
     names = {Path(p).stem for p in PAPER_CONFIGS}
-    assert len(names) == 20
-    for dataset, s101, s152 in (('nyudv2-40', '300e', '450e'), ('sunrgbd-37', '60e', '60e')):
-        for stem in (f'cen_refinenet-r101_{s101}', f'cen_refinenet-r152_{s152}',
-                     f'cen_pspnet-r152_{s152}', f'rgb_refinenet-r101_{s101}',
-                     f'rgb_refinenet-r152_{s152}'):
-            assert {f'{stem}_{dataset}', f'{stem}_{dataset}_ms'} <= names
+    assert names == {f'{stem}_{dataset}'
+                     for dataset, s101, s152 in (('nyudv2-40', '300e', '450e'),
+                                                 ('sunrgbd-37', '60e', '60e'))
+                     for stem in (f'cen_refinenet-r101_{s101}', f'cen_refinenet-r152_{s152}',
+                                  f'cen_pspnet-r152_{s152}', f'rgb_refinenet-r101_{s101}',
+                                  f'rgb_refinenet-r152_{s152}')}
 
 
 @pytest.mark.parametrize('config', PAPER_CONFIGS)
@@ -75,9 +76,28 @@ def test_paper_config_follows_section_4_1(config):
         assert 'dropout' in cfg.model.decode_head and 'width' in cfg.model.decode_head
     else:
         assert cfg.model.decode_head.type == 'RefineNetDecoder'
-    ms = name.endswith('_ms')
-    assert cfg.model.test_cfg == dict(mode='whole', scales=(0.75, 1.0, 1.25) if ms else (1.0,),
-                                      flip=ms)
+    assert cfg.model.test_cfg == dict(mode='whole', scales=(1.0,), flip=False)
+
+
+@pytest.mark.parametrize('table', ['table3', 'table3_sunrgbd'])
+def test_multiscale_rows_are_the_single_scale_config_with_the_override(table):
+    # a `_ms` row and its `_ss` twin resolve to the same config but for the test setting; the
+    # RGB rows are multi-scale only (the RefineNet paper's numbers)
+    assert MULTISCALE_TEST == {
+        'model.test_cfg': dict(mode='whole', scales=(0.75, 1.0, 1.25), flip=True)}
+    cells = {row.id: cell for row, _, cell in get_table(table).cells()}
+    for row, cell in cells.items():
+        multi = row.endswith('_ms')
+        assert cell.overrides == (MULTISCALE_TEST if multi else {}), row
+        cfg = resolve_config(cell.config, get_protocol('paper'), seed=0, overrides=cell.overrides)
+        assert cfg.model.test_cfg == dict(mode='whole', scales=(0.75, 1.0, 1.25) if multi
+                                          else (1.0,), flip=multi), row
+        twin = cells.get(row[:-len('_ms')] + '_ss') if multi else None
+        if twin is not None:
+            assert twin.config == cell.config, row
+            single = paper_cfg(twin.config).to_dict()
+            single['model']['test_cfg'] = cfg.model.test_cfg.to_dict()
+            assert cfg.to_dict() == single, row
 
 
 def test_table3_rows_are_the_paper_configs():
@@ -150,8 +170,8 @@ def test_dilated_backbone_strides_and_torchvision_keys(tmp_path):
 
 
 def test_psp_head_private_norms_and_training_step():
-    cfg = resolve_config('paper/cen_pspnet-r152_450e_nyudv2-40_ms.py', get_protocol('smoke'),
-                         seed=0)
+    cfg = resolve_config('paper/cen_pspnet-r152_450e_nyudv2-40.py', get_protocol('smoke'),
+                         seed=0, overrides=MULTISCALE_TEST)
     model = build_model(cfg)
     from fusionbench.modal import ModalityNorm
     norms = [m for m in model.decode_head.modules() if isinstance(m, ModalityNorm)]
@@ -217,4 +237,5 @@ def test_table3_smoke_one_psp_row_end_to_end(capsys):
     assert record['metrics']['primary'] == record['metrics']['ensemble']
     assert record['config']['model']['backbone']['depth'] == 34
     assert record['config']['model']['test_cfg']['flip'] is True
-    assert config_path('paper/cen_pspnet-r152_450e_nyudv2-40_ms.py')
+    assert record['config']['model']['test_cfg']['scales'] == [0.75, 1.0, 1.25]
+    assert config_path('paper/cen_pspnet-r152_450e_nyudv2-40.py')

@@ -14,14 +14,17 @@ from fusionbench.models.init import name_seed, reset_by_name, seeded
 T1 = 'table1/{}_refinenet-r101_300e_nyudv2-40.py'
 #: Table 2's cells: ``table2:<row>/<cell>`` (a base config plus the row's fusion override)
 T2 = 'table2:{}'
+#: Table 1's unshared row (the private-BN config with one encoder per modality)
+UNSHARED = 'table1:unshared/main'
 
 
 def smoke_config(config: str, seed: int = 0):
-    """The smoke config of a config file or of a Table 2 cell ``table2:<row>/<cell>``."""
-    if not config.startswith('table2:'):
+    """The smoke config of a config file or of a table's cell ``<table>:<row>/<cell>``."""
+    if ':' not in config:
         return resolve_config(config, get_protocol('smoke'), seed)
-    row, name = config.split(':')[1].split('/')
-    cell = get_table('table2').row(row).cells[name]
+    table, key = config.split(':')
+    row, name = key.split('/')
+    cell = get_table(table).row(row).cells[name]
     return resolve_config(cell.config, get_protocol('smoke'), seed, cell.overrides)
 
 
@@ -55,7 +58,7 @@ def test_rows_start_alike_where_they_share_parts(private_bn, config):
 
 
 def test_unshared_first_stream_starts_as_the_shared_encoder(private_bn):
-    unshared = initialised(T1.format('unshared-conv-bn'))
+    unshared = initialised(UNSHARED)
     assert torch.equal(unshared['backbone.streams.0.layer2.0.conv1.weight'],
                        private_bn['backbone.layer2.0.conv1.weight'])
     assert not torch.equal(unshared['backbone.streams.1.layer2.0.conv1.weight'],
@@ -76,7 +79,7 @@ def test_model_code_leaves_the_data_rng_alone():
     building and initialising any row must not draw from numpy, or the rows' data would differ."""
     np.random.seed(0)
     before = np.random.get_state()[1].copy()
-    for config in (T1.format('cen-directed-l1half'), T1.format('unshared-conv-bn'),
+    for config in (T1.format('cen-directed-l1half'), UNSHARED,
                    T2.format('self_attention_all/common')):
         model = build_model(smoke_config(config))
         model.init_weights()

@@ -1,7 +1,0 @@
-# Table 1, row 6: shared convolutions, private BNs, all-channel ℓ1, every channel exchangeable.
-_base_ = [
-    '../_base_/models/refinenet_r101_rgbd.py', '../_base_/datasets/nyudv2_rgbd.py',
-    '../_base_/schedules/nyudv2_300e.py', '../_base_/default_runtime.py'
-]
-model = dict(fusion=dict(type='cen', exchange='all', l1='all', threshold=2e-2, l1_weight=5e-3,
-                         stages=(1, 2, 3, 4)))
