@@ -6,17 +6,13 @@
 # encoder / decoder LR 5e-4 / 3e-3 halved every 20 epochs over 60 epochs; ImageNet init.
 # Single-scale test (multi-scale: Table 3's MULTISCALE_TEST). Paths under data/ and checkpoints/
 # resolve against $FUSIONBENCH_DATA / $FUSIONBENCH_WEIGHTS (`python -m fusionbench preflight` lists
-# what is missing).
+# what is missing). The PSPNet model is `_base_/models/pspnet_r152_rgbd.py`.
 _base_ = [
-    '../_base_/models/refinenet_r101_rgbd.py', '../_base_/datasets/sunrgbd_rgbd.py',
+    '../_base_/models/pspnet_r152_rgbd.py', '../_base_/datasets/sunrgbd_rgbd.py',
     '../_base_/schedules/sunrgbd_60e.py', '../_base_/default_runtime.py'
 ]
 model = dict(
     num_classes=37,
-    backbone=dict(type='DilatedMultiModalResNet', depth=152, dilations=(1, 1, 2, 4),
-                  pretrained='checkpoints/resnet152-394f9c45.pth'),
-    decode_head=dict(_delete_=True, type='MultiModalPSPHead', num_modalities=2, width=1.0,
-                     pool_scales=(1, 2, 3, 6), dropout=0.1),
     fusion=dict(type='cen', exchange='directed', l1='half', threshold=2e-2, l1_weight=5e-3,
                 stages=(1, 2, 3, 4)),
     test_cfg=dict(mode='whole', scales=(1.0,), flip=False),

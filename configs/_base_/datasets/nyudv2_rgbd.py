@@ -1,6 +1,7 @@
 # NYUDv2, 40 classes, 795 train / 654 test, in the layout of the paper's public code
 # (`python -m fusionbench data prepare nyudv2` makes it from the official .mat files).
 # Training: random rescale 0.5-2.0, random 500×500 crop, flip (the paper's §4.1); batch 6.
+# SUN RGB-D's base (`sunrgbd_rgbd.py`) inherits this file and changes only the data set.
 dataset_type = 'NYUDv2Dataset'
 data_root = 'data/nyudv2'
 data_modalities = ('rgb', 'depth')

@@ -1,44 +1,12 @@
 # SUN RGB-D, 37 classes, 5285 train / 5050 test (the public split the paper uses), in the
 # per-split folder layout of fusionbench.data.sunrgbd (train/ and test/, each with rgb/ depth/
 # label/). Frames come from four sensors and vary in size (e.g. 730×530, 640×480).
-# Training as the paper's §4.1: random rescale 0.5-2.0, random 500×500 crop, flip; batch 6.
-# Testing at the native size, one image at a time.
+# Training as the paper's §4.1, the same as NYUDv2's: the normalisation, pipelines and loaders
+# of `nyudv2_rgbd.py` (random rescale 0.5-2.0, random 500×500 crop, flip; batch 6; testing at the
+# native size, one image at a time). Only the data set, its root and the test split differ.
+_base_ = './nyudv2_rgbd.py'
 dataset_type = 'SUNRGBDDataset'
 data_root = 'data/sunrgbd'
-data_modalities = ('rgb', 'depth')
-crop_size = (500, 500)
-normalize = dict(
-    type='NormalizeModalities',
-    mean=dict(rgb=(123.675, 116.28, 103.53), depth=(2.8,)),
-    std=dict(rgb=(58.395, 57.12, 57.375), depth=(1.4,)))
-train_pipeline = [
-    dict(type='LoadMultiModalFromFiles'),
-    dict(type='LoadSegLabel'),
-    dict(type='MultiModalRandomResize', ratio_range=(0.5, 2.0)),
-    dict(type='MultiModalRandomCrop', crop_size=crop_size),
-    dict(type='MultiModalRandomFlip', prob=0.5),
-    dict(type='MultiModalPad', size=crop_size),
-    normalize,
-    dict(type='PackMultiModalInputs'),
-]
-test_pipeline = [
-    dict(type='LoadMultiModalFromFiles'),
-    dict(type='LoadSegLabel'),
-    normalize,
-    dict(type='PackMultiModalInputs'),
-]
-# drop_last: an incomplete last batch is dropped, as the public code's training loader does; a
-# one-sample batch would crash PSPNet's pyramid pooling BN (1 value per channel at pool scale 1).
-# Per process the last batch holds ceil(N / processes) mod batch_size samples (1 for SUN RGB-D on
-# 8 processes). Set drop_last=False to train on it anyway.
-train_dataloader = dict(
-    batch_size=6, num_workers=4, persistent_workers=True, drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train', modalities=data_modalities,
-                 pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1, num_workers=2, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='test', modalities=data_modalities,
-                 pipeline=test_pipeline))
+train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
+val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root, split='test'))
 test_dataloader = val_dataloader
