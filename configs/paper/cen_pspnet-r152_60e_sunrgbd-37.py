@@ -11,9 +11,4 @@ _base_ = [
     '../_base_/models/pspnet_r152_rgbd.py', '../_base_/datasets/sunrgbd_rgbd.py',
     '../_base_/schedules/sunrgbd_60e.py', '../_base_/default_runtime.py'
 ]
-model = dict(
-    num_classes=37,
-    fusion=dict(type='cen', exchange='directed', l1='half', threshold=2e-2, l1_weight=5e-3,
-                stages=(1, 2, 3, 4)),
-    test_cfg=dict(mode='whole', scales=(1.0,), flip=False),
-)
+model = dict(num_classes=37)  # CEN, single-scale test: the model base's
