@@ -6,31 +6,49 @@ protocol code, or other configs, has another run id and is never reused as a fin
 (it stays on disk and :func:`stale_records` lists it). Changes to the report, the CLI, the
 grid's scheduling or the docs leave the fingerprint alone, so they do not invalidate results.
 
+Each run hashes only what its config can reach (:func:`run_fingerprint`): the core shared by
+every run, its task's package and the files of the fusion methods it names, so adding a
+translation model or a new method leaves every segmentation record valid.
+
 The fingerprint is computed from the files on disk, not from git: an uncommitted edit changes
 it too (a record then says exactly which code made it, committed or not).
 """
 from __future__ import annotations
 
 import hashlib
+import inspect
+import json
 import os
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 #: Paths (relative to the repository root; folders are read recursively, ``*.py`` files only)
-#: whose source decides a run's numbers: the models and fusion methods, data and transforms,
-#: metrics, the tasks, the training loop and hooks (incl. the validation curve), the fidelity
-#: modes, the protocols and their pretraining / λ calibration, the workarounds for the pinned
-#: stack, the baselines. Not: the report, the CLI, the grid, the docs -- nor the config files:
-#: a run id hashes the run's *resolved* config, so a config edit that reaches a run changes
-#: its id anyway, and one that does not (a config folded into a row override, a reworded
-#: comment, another table's config) leaves every other record valid.
-RESULT_SOURCES = (
+#: whose source decides the numbers of every run: the models and fusion core, data and
+#: transforms, metrics, the task abstraction, the training loop and hooks (incl. the validation
+#: curve), the fidelity modes, the protocols and their pretraining / λ calibration, the
+#: workarounds for the pinned stack. Not: the report, the CLI, the grid, the docs -- nor the
+#: config files: a run id hashes the run's *resolved* config, so a config edit that reaches a
+#: run changes its id anyway, and one that does not (a config folded into a row override, a
+#: reworded comment, another table's config) leaves every other record valid.
+CORE_SOURCES = (
     'fusionbench/models', 'fusionbench/fusion', 'fusionbench/data', 'fusionbench/evaluation',
-    'fusionbench/tasks', 'fusionbench/experiments/run.py',
-    'fusionbench/experiments/config_check.py', 'fusionbench/experiments/protocols.py',
-    'fusionbench/experiments/pretrain.py',
+    'fusionbench/tasks/__init__.py', 'fusionbench/tasks/base.py',
+    'fusionbench/experiments/run.py', 'fusionbench/experiments/config_check.py',
+    'fusionbench/experiments/protocols.py', 'fusionbench/experiments/pretrain.py',
     'fusionbench/hooks.py', 'fusionbench/plateau.py', 'fusionbench/fidelity.py',
-    'fusionbench/modal.py', 'fusionbench/compat.py', 'baselines',
+    'fusionbench/modal.py', 'fusionbench/compat.py',
 )
+#: A task's own package (``{task}``: its registry name): only that task's runs depend on it,
+#: so translation code cannot invalidate a segmentation record, nor the reverse.
+TASK_SOURCE = 'fusionbench/tasks/{task}'
+#: Packages that hold one fusion method per file (benchopt's one-file solvers), as
+#: ``{module prefix: source folder}``: a run depends on the files of the methods its config
+#: names (and the modules of those packages they import), not on every method's file -- adding
+#: a method does not invalidate the records of the others.
+METHOD_PACKAGES = {'fusionbench.baselines': 'baselines'}
+#: Every result source (the union over tasks and methods).
+RESULT_SOURCES = (*CORE_SOURCES, 'fusionbench/tasks', *METHOD_PACKAGES.values())
 #: Length of the fingerprint kept in records (hex digits of SHA-1).
 FINGERPRINT_DIGITS = 12
 
@@ -74,6 +92,76 @@ def code_fingerprint(root, sources: Iterable[str] = RESULT_SOURCES) -> str:
             content = f.read().replace(b'\r\n', b'\n')
         digest.update(relative.encode() + b'\0' + hashlib.sha1(content).digest())
     return digest.hexdigest()[:FINGERPRINT_DIGITS]
+
+
+def run_sources(task: str, methods: Iterable[str] = ()) -> tuple[str, ...]:
+    """The sources a run of ``task`` depends on: :data:`CORE_SOURCES`, the task's package
+    (:data:`TASK_SOURCE`) and ``methods`` (relative method files, see :func:`method_sources`)."""
+    return (*CORE_SOURCES, TASK_SOURCE.format(task=task), *sorted(set(methods)))
+
+
+def method_sources(resolved: Mapping) -> list[str]:
+    """The relative source files of the fusion methods from :data:`METHOD_PACKAGES` that the
+    config ``resolved`` names (any ``type`` at any depth that is a registered class of such a
+    package), each with the modules of its package it imports (one level: a shared helper
+    such as a baselines' stream module). Sorted; [] for a config naming none (e.g. CEN, whose
+    code is core).
+    """
+    from fusionbench import registry
+
+    files = set()
+    for name in _type_names(resolved):
+        cls = registry.MODELS.get(name)
+        module = sys.modules.get(getattr(cls, '__module__', '')) if cls is not None else None
+        if module is None or _method_file(module.__name__) is None:
+            continue
+        files.add(_method_file(module.__name__))
+        for value in vars(module).values():
+            used = value if inspect.ismodule(value) else sys.modules.get(
+                getattr(value, '__module__', None) or '')
+            if used is not None and _method_file(used.__name__):
+                files.add(_method_file(used.__name__))
+    return sorted(files)
+
+
+def run_fingerprint(root, resolved: Mapping, memo: dict | None = None) -> str:
+    """The code fingerprint of a run of the resolved config ``resolved`` (a dict): over
+    :func:`run_sources` of its task (:func:`~fusionbench.tasks.base.task_of`) and the methods it
+    names. ``root``: as for :func:`source_files`; ``memo``: a dict the caller keeps across the
+    runs of one plan, so each source set is hashed once. Raises
+    :class:`~fusionbench.errors.ConfigError` when the config's task cannot be told."""
+    from fusionbench.tasks.base import task_of
+    sources = run_sources(task_of(resolved).name, method_sources(resolved))
+    memo = {} if memo is None else memo
+    if sources not in memo:
+        memo[sources] = code_fingerprint(root, sources)
+    return memo[sources]
+
+
+def short_hash(content: Any) -> str:
+    """12 hex digits of SHA-1 over the canonical JSON of ``content`` (keys sorted; values JSON
+    cannot hold are written with ``str``): the one way run ids and artifact keys are made."""
+    payload = json.dumps(content, sort_keys=True, default=str)
+    return hashlib.sha1(payload.encode()).hexdigest()[:FINGERPRINT_DIGITS]
+
+
+def _type_names(node: Any):
+    if isinstance(node, Mapping):
+        if isinstance(node.get('type'), str):
+            yield node['type']
+        for value in node.values():
+            yield from _type_names(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from _type_names(value)
+
+
+def _method_file(module: str) -> str | None:
+    for prefix, folder in METHOD_PACKAGES.items():
+        if module == prefix or module.startswith(prefix + '.'):
+            rest = module[len(prefix):].lstrip('.')
+            return f'{folder}/{rest.replace(".", "/")}.py' if rest else f'{folder}/__init__.py'
+    return None
 
 
 def _locator(root) -> Callable[[str], str]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import hashlib
 import json
 import os
 import platform
@@ -38,7 +37,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
 
-from fusionbench.experiments.fingerprint import code_fingerprint, stale_records
+from fusionbench.experiments.fingerprint import run_fingerprint, short_hash, stale_records
 from fusionbench.errors import RecordError, WriteError, is_write_error, write_error
 from fusionbench.experiments.leases import CellClaim, describe
 from fusionbench.experiments.protocols import Protocol, get_protocol
@@ -102,8 +101,7 @@ def hash_config(resolved: dict, protocol: str, seed: int, code: str = '') -> str
     content = {'config': _without_local_keys(resolved), 'protocol': protocol, 'seed': seed}
     if code:
         content['code'] = code
-    payload = json.dumps(content, sort_keys=True, default=str)
-    return hashlib.sha1(payload.encode()).hexdigest()[:12]
+    return short_hash(content)
 
 
 def plan(spec: TableSpec, protocol: Protocol, seeds: int, shard: tuple[int, int] = (0, 1),
@@ -119,8 +117,8 @@ def plan(spec: TableSpec, protocol: Protocol, seeds: int, shard: tuple[int, int]
     runs = [(row, cell_name, cell, seed) for row, cell_name, cell in spec.cells()
             if not rows or row.id in rows for seed in range(seeds)]
     parsed: dict[str, Config] = {}  # each config file parsed once (parsing dominates planning)
-    code = code_fingerprint(source_path)  # the same in a checkout and an installed package
     jobs = []
+    hashed: dict = {}  # source set -> fingerprint, hashed once per plan
     for position, (row, cell_name, cell, seed) in enumerate(runs):
         if position % count != index:
             continue
@@ -129,6 +127,8 @@ def plan(spec: TableSpec, protocol: Protocol, seeds: int, shard: tuple[int, int]
         cfg = resolve_config(copy.deepcopy(parsed[cell.config]), protocol, seed, cell.overrides)
         resolved = json.loads(json.dumps(cfg.to_dict(), default=str))
         resolved.pop('work_dir', None)
+        # the code this run can reach; the same in a checkout and an installed package
+        code = run_fingerprint(source_path, resolved, hashed)
         jobs.append(Job(spec.name, row.id, cell_name, seed, protocol.name, cell.config,
                         dict(cell.overrides), hash_config(resolved, protocol.name, seed, code),
                         resolved, code))
@@ -324,6 +324,47 @@ def record_state(job: Job, root: str | None = None) -> tuple[str, str | None]:
     return record['status'], None
 
 
+def same_run_elsewhere(job: Job, root: str | None = None) -> str | None:
+    """A valid ``ok`` record of ``job``'s run id in another table's folder of its protocol
+    (the λ sweep's ×1 cells are Table 1's ``cen`` and ``private_bn_l1_half`` runs: same
+    resolved config, seed and code), or None. The first in sorted order."""
+    protocol_runs = os.path.dirname(runs_dir(job.protocol, job.table, root))
+    if not os.path.isdir(protocol_runs):
+        return None
+    suffix = f'__seed{job.seed}__{job.run_id}.json'
+    for table in sorted(os.listdir(protocol_runs)):
+        folder = os.path.join(protocol_runs, table)
+        if table == job.table or not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            if not name.endswith(suffix):
+                continue
+            path = os.path.join(folder, name)
+            try:
+                record = read_record(path)
+            except RecordError:
+                continue
+            if record.get('run_id') == job.run_id and record.get('status') == 'ok':
+                return path
+    return None
+
+
+def adopt_record(job: Job, source: str, root: str | None = None) -> dict:
+    """Write ``job``'s record from the record ``source`` of the same run in another table
+    (:func:`same_run_elsewhere`): the same numbers under ``job``'s table, row and cell, with
+    ``reused_from`` naming the source (``<table>/<file>``), instead of training it again."""
+    record = read_record(source)
+    record.update(table=job.table, row=job.row, cell=job.cell,
+                  reused_from=f'{os.path.basename(os.path.dirname(source))}/'
+                              f'{os.path.basename(source)}')
+    path = os.path.join(runs_dir(job.protocol, job.table, root), job.record_name)
+    try:
+        write_json_atomic(path, record)
+    except OSError as err:
+        raise WriteError(path, err.strerror or str(err)) from err
+    return record
+
+
 def finished_record(job: Job, root: str | None = None) -> str | None:
     """Path of ``job``'s record if it is a valid record of a successful run."""
     state, _ = record_state(job, root)
@@ -431,7 +472,8 @@ def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
     Summary: ``{'planned', 'skipped', 'ran', 'failed': [record...], 'jobs': [Job...],
     'claimed': [cells another command is running], 'retried': [Job...] (failed before, rerun
     now), 'invalid': [one line per invalid record; its cell reruns], 'stale': [path...]}``;
-    ``skipped`` counts only cells with a valid ``ok`` record; ``stale``: records of the planned
+    ``skipped`` counts only cells with a valid ``ok`` record (one made by the same run in
+    another table of the protocol is adopted first: :func:`adopt_record`); ``stale``: records of the planned
     (row, cell, seed)s made under another run id (other code or config), kept on disk but never
     counted as done. Raises :class:`~fusionbench.errors.WriteError` when the
     results folder is not writable, before anything trains, or on the first write error of any
@@ -453,6 +495,10 @@ def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
     if _is_main_process():
         check_writable(runs_dir(proto.name, spec.name, root),
                        os.path.join(root or results_root(), proto.name, 'work', spec.name))
+    if _is_main_process() and not force:  # a run another table of the protocol already made
+        for job in todo_all:
+            if record_state(job, root)[0] != 'ok' and (source := same_run_elsewhere(job, root)):
+                adopt_record(job, source, root)
     states = _from_rank0({j.run_id: record_state(j, root) for j in todo_all}
                          if _is_main_process() else None)
     todo = [j for j in todo_all if force or states[j.run_id][0] != 'ok']

@@ -62,6 +62,8 @@ from typing import Any
 
 import torch
 
+from fusionbench import compat
+from fusionbench.experiments.fingerprint import run_fingerprint, short_hash
 from fusionbench.experiments.protocols import Pretraining, Protocol, SyntheticData
 
 #: Mean learning-rate factor of the protocols' step schedule (halved twice at thirds).
@@ -90,13 +92,11 @@ def artifact_key(protocol: Protocol, code: str, depth: int | None = None) -> str
     spec = pretraining_protocol(protocol)
     pretraining = {k: v for k, v in protocol.pretraining.as_dict().items()
                    if k not in FINE_TUNE_KEYS}
-    content = {'pretraining': pretraining, 'model': spec.model,
-               'batch_size': spec.batch_size, 'encoder_lr': spec.encoder_lr,
-               'decoder_lr': spec.decoder_lr, 'lr_halvings': spec.lr_halvings,
-               'clip_grad': spec.clip_grad, 'code': code,
-               **({'depth': depth} if depth is not None else {})}
-    payload = json.dumps(content, sort_keys=True, default=str)
-    return hashlib.sha1(payload.encode()).hexdigest()[:12]
+    return short_hash({'pretraining': pretraining, 'model': spec.model,
+                       'batch_size': spec.batch_size, 'encoder_lr': spec.encoder_lr,
+                       'decoder_lr': spec.decoder_lr, 'lr_halvings': spec.lr_halvings,
+                       'clip_grad': spec.clip_grad, 'code': code,
+                       **({'depth': depth} if depth is not None else {})})
 
 
 def artifact_dir(protocol: Protocol, seed: int, code: str, depth: int | None = None) -> str:
@@ -171,7 +171,6 @@ def calibrate(protocol: Protocol, seed: int, model_state: dict[str, torch.Tensor
         weights = [norm.weight for _, norm in layers]
         sums = [torch.zeros_like(w) for w in weights]
         model.train()  # batch statistics and dropout, as in training
-        count = 0
         with torch.random.fork_rng():  # the decoder's dropout: seeded, the caller's RNG kept
             torch.manual_seed(seed)
             count = _accumulate(model, loader, weights, sums, spec.calibration_batches)
@@ -231,36 +230,35 @@ def ensure_artifact(protocol: Protocol, seed: int, train: Callable,
     """
     from filelock import FileLock
 
-    from fusionbench.experiments.fingerprint import code_fingerprint
+    from fusionbench.experiments.config_check import resolve_config
     from fusionbench.paths import source_path
 
-    code = code_fingerprint(source_path)
+    cfg = resolve_config(protocol.pretraining.config, pretraining_protocol(protocol), seed)
+    if depth is not None:
+        cfg.model.backbone.depth = depth
+    # the code the pretraining run can reach (its task's, no method plugin)
+    code = run_fingerprint(source_path, cfg.to_dict())
     folder = artifact_dir(protocol, seed, code, depth)
     os.makedirs(folder, exist_ok=True)
     provenance_path = os.path.join(folder, 'provenance.json')
     with FileLock(os.path.join(folder, '.lock')):
         if not os.path.isfile(provenance_path):
-            _pretrain(protocol, seed, code, folder, provenance_path, train, depth)
+            cfg.work_dir = os.path.join(folder, 'work')
+            _pretrain(protocol, seed, code, cfg, folder, provenance_path, train, depth)
         with open(provenance_path, encoding='utf-8') as f:
             provenance = json.load(f)
     provenance['dir'] = folder
     return provenance
 
 
-def _pretrain(protocol: Protocol, seed: int, code: str, folder: str, provenance_path: str,
-              train: Callable, depth: int | None) -> None:
-    from fusionbench.experiments.config_check import resolve_config
+def _pretrain(protocol: Protocol, seed: int, code: str, cfg, folder: str,
+              provenance_path: str, train: Callable, depth: int | None) -> None:
     from fusionbench.analysis.files import atomic_write_text
 
     spec = protocol.pretraining
     start = time.process_time()
-    cfg = resolve_config(spec.config, pretraining_protocol(protocol), seed,
-                         work_dir=os.path.join(folder, 'work'))
-    if depth is not None:
-        cfg.model.backbone.depth = depth
     result = train(cfg, fresh=True)
     checkpoint = os.path.join(folder, 'work', f'iter_{spec.max_iters}.pth')
-    from fusionbench import compat
     state = compat.load_checkpoint(checkpoint)['state_dict']
     backbone_path = os.path.join(folder, 'backbone.pth')
     model_path = os.path.join(folder, 'model.pth')

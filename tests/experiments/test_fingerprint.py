@@ -5,8 +5,9 @@ import os
 import pytest
 
 from fusionbench.experiments import grid
-from fusionbench.experiments.fingerprint import (RESULT_SOURCES, code_fingerprint, source_files,
-                                                 stale_records)
+from fusionbench.experiments.fingerprint import (CORE_SOURCES, RESULT_SOURCES, code_fingerprint,
+                                                 method_sources, run_fingerprint, run_sources,
+                                                 short_hash, source_files, stale_records)
 from fusionbench.experiments.protocols import get_protocol
 from fusionbench.experiments.run import REPO_ROOT
 from fusionbench.experiments.tables import get_table
@@ -70,9 +71,9 @@ def test_the_repository_has_every_result_source():
 
 def test_plan_puts_the_fingerprint_in_the_run_id(monkeypatch):
     spec, smoke = get_table('table1'), get_protocol('smoke')
-    monkeypatch.setattr(grid, 'code_fingerprint', lambda root: 'aaaaaaaaaaaa')
+    monkeypatch.setattr(grid, 'run_fingerprint', lambda root, resolved, memo=None: 'aaaaaaaaaaaa')
     old = grid.plan(spec, smoke, 1, rows=['cen'])[0]
-    monkeypatch.setattr(grid, 'code_fingerprint', lambda root: 'bbbbbbbbbbbb')
+    monkeypatch.setattr(grid, 'run_fingerprint', lambda root, resolved, memo=None: 'bbbbbbbbbbbb')
     new = grid.plan(spec, smoke, 1, rows=['cen'])[0]
     assert (old.code, new.code) == ('aaaaaaaaaaaa', 'bbbbbbbbbbbb')
     assert old.run_id != new.run_id and old.resolved == new.resolved
@@ -94,12 +95,12 @@ def test_a_record_from_other_code_is_not_reused(monkeypatch, tmp_path):
         return record
 
     monkeypatch.setattr(grid, 'execute', fake_execute)
-    monkeypatch.setattr(grid, 'code_fingerprint', lambda root: 'aaaaaaaaaaaa')
+    monkeypatch.setattr(grid, 'run_fingerprint', lambda root, resolved, memo=None: 'aaaaaaaaaaaa')
     first = grid.run_grid('table1', 'smoke', seeds=1, rows=['cen'], root=str(tmp_path))
     assert (first['ran'], first['skipped'], first['stale']) == (1, 0, [])
     again = grid.run_grid('table1', 'smoke', seeds=1, rows=['cen'], root=str(tmp_path))
     assert (again['ran'], again['skipped']) == (0, 1)
-    monkeypatch.setattr(grid, 'code_fingerprint', lambda root: 'bbbbbbbbbbbb')
+    monkeypatch.setattr(grid, 'run_fingerprint', lambda root, resolved, memo=None: 'bbbbbbbbbbbb')
     changed = grid.run_grid('table1', 'smoke', seeds=1, rows=['cen'], root=str(tmp_path))
     assert (changed['ran'], changed['skipped']) == (1, 0)
     assert ran == ['aaaaaaaaaaaa', 'bbbbbbbbbbbb']
@@ -130,3 +131,73 @@ def test_fingerprint_is_the_same_when_baselines_ship_inside_the_package(tree, tm
 def test_the_checkout_fingerprint_does_not_depend_on_how_sources_are_located():
     from fusionbench.paths import source_path
     assert code_fingerprint(source_path) == code_fingerprint(REPO_ROOT)
+
+
+def test_a_run_hashes_its_task_and_its_methods_only(tree):
+    """Translation code and other methods' files leave a segmentation run's fingerprint alone."""
+    for task in ('segmentation', 'translation'):
+        (tree / 'fusionbench' / 'tasks' / task).mkdir(parents=True)
+        (tree / 'fusionbench' / 'tasks' / task / 'task.py').write_text(f'# {task}\n')
+    (tree / 'baselines' / 'concat.py').write_text('c = 1\n')
+    seg = run_sources('segmentation')
+    concat = run_sources('segmentation', ['baselines/concat.py'])
+    assert seg[:len(CORE_SOURCES)] == CORE_SOURCES and seg[-1] == 'fusionbench/tasks/segmentation'
+    before = {name: code_fingerprint(str(tree), s) for name, s in (('seg', seg), ('concat', concat))}
+    assert before['seg'] != before['concat']
+    (tree / 'fusionbench' / 'tasks' / 'translation' / 'task.py').write_text('# changed\n')
+    (tree / 'baselines' / 'average.py').write_text('a = 2\n')  # a new method
+    assert code_fingerprint(str(tree), seg) == before['seg']
+    assert code_fingerprint(str(tree), concat) == before['concat']
+    (tree / 'baselines' / 'concat.py').write_text('c = 2\n')  # the method's own file
+    assert code_fingerprint(str(tree), seg) == before['seg']
+    assert code_fingerprint(str(tree), concat) != before['concat']
+    (tree / 'fusionbench' / 'tasks' / 'segmentation' / 'task.py').write_text('# changed\n')
+    assert code_fingerprint(str(tree), seg) != before['seg']
+
+
+def test_method_sources_name_the_baseline_files_a_config_uses():
+    cen = {'model': {'type': 'MultiModalSegmentor', 'fusion': {'type': 'cen'}}}
+    assert method_sources(cen) == []  # CEN's code is core
+    concat = {'model': {'type': 'MultiModalSegmentor', 'fusion': {'type': 'concat'}},
+              'hooks': [{'type': 'concat'}]}
+    files = method_sources(concat)
+    assert 'baselines/concat.py' in files and all(f.startswith('baselines/') for f in files)
+    assert 'baselines/average.py' not in files
+
+
+def test_table1_and_table2_runs_get_their_own_fingerprints():
+    smoke = get_protocol('smoke')
+    [cen] = grid.plan(get_table('table1'), smoke, 1, rows=['cen'])
+    memo = {}
+    assert cen.code == run_fingerprint(REPO_ROOT, cen.resolved, memo) and len(memo) == 1
+    concat = [j for j in grid.plan(get_table('table2'), smoke, 1)
+              if (j.resolved['model'].get('fusion') or {}).get('type') == 'concat'][0]
+    assert concat.code != cen.code
+
+
+def test_short_hash_is_canonical():
+    assert short_hash({'a': 1, 'b': [1, 2]}) == short_hash({'b': [1, 2], 'a': 1})
+    assert len(short_hash({'a': 1})) == 12 and short_hash({'a': 1}) != short_hash({'a': 2})
+
+
+def test_a_run_made_for_another_table_is_adopted_not_retrained(monkeypatch, tmp_path):
+    """The λ sweep's ×1 cells are Table 1's runs (same run id): adopted with provenance."""
+    mini = get_protocol('mini')
+    [cen] = grid.plan(get_table('table1'), mini, 1, rows=['cen'])
+    [cen_x1] = grid.plan(get_table('lambda_sweep'), mini, 1, rows=['cen_x1'])
+    assert cen.run_id == cen_x1.run_id
+    record = {'schema': 1, 'run_id': cen.run_id, 'table': 'table1', 'row': 'cen',
+              'cell': cen.cell, 'seed': 0, 'protocol': 'mini', 'status': 'ok',
+              'code_fingerprint': cen.code, 'metrics': {'primary': {'mIoU': 40.0}},
+              'params': {'total': 1}}
+    grid.write_json_atomic(os.path.join(grid.runs_dir('mini', 'table1', str(tmp_path)),
+                                        cen.record_name), record)
+    monkeypatch.setattr(grid, 'execute', lambda *a, **k: pytest.fail('must not train'))
+    summary = grid.run_grid('lambda_sweep', 'mini', seeds=1, rows=['cen_x1'],
+                            root=str(tmp_path))
+    assert (summary['ran'], summary['skipped']) == (0, 1)
+    path = grid.finished_record(cen_x1, str(tmp_path))
+    adopted = json.loads(open(path).read())
+    assert (adopted['table'], adopted['row'], adopted['metrics']) == \
+        ('lambda_sweep', 'cen_x1', record['metrics'])
+    assert adopted['reused_from'] == f'table1/{cen.record_name}'
