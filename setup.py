@@ -1,5 +1,5 @@
 """Packages and build step: ``baselines/`` as ``fusionbench.baselines``; ``configs/`` and
-``results/paper/`` shipped inside the wheel.
+``reported/`` (the paper's numbers) shipped inside the wheel.
 
 All three stay at the top level of the source tree (the project's layout). The baselines are a
 subpackage of ``fusionbench`` by a ``package_dir`` mapping (never a global ``baselines``
@@ -16,7 +16,7 @@ from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 #: source folder (relative to this file) -> name under ``fusionbench/_shipped/``.
-SHIPPED = {'configs': 'configs', 'results/paper': 'paper'}
+SHIPPED = {'configs': 'configs', 'reported': 'paper'}
 
 
 class BuildPyWithData(build_py):

@@ -76,27 +76,6 @@ def _check_rows(table: str, rows: list[str] | None) -> None:
         raise FusionbenchError(f'{what} for {table}; valid: {", ".join(valid)}')
 
 
-def _check_not_reference(protocol: str) -> None:
-    """Refuse to write ``protocol``'s tables where the paper's reported numbers live.
-
-    In a checkout the paper's numbers are ``results/paper/table*.csv`` (read-only reference),
-    which is also ``<results root>/paper``, where the ``paper`` protocol's tables would go: its
-    first table CSV would replace the reported one. Raises :class:`FusionbenchError` naming the
-    folder and the fix (another results root).
-    """
-    from pathlib import Path
-
-    from fusionbench.errors import FusionbenchError
-    from fusionbench.paths import PAPER_DIR, RESULTS_ENV, results_root
-
-    out = Path(results_root(), protocol)
-    if out.resolve() == Path(PAPER_DIR).resolve():
-        raise FusionbenchError(
-            f"{out} holds the paper's reported numbers (the reference every report compares "
-            f"with); the {protocol} protocol's tables would overwrite them: set ${RESULTS_ENV} "
-            f'to another folder, e.g. {RESULTS_ENV}=runs-{protocol}')
-
-
 @contextlib.contextmanager
 def _naming_write_errors(folder: str):
     """A write error without a file name (a full disk mid-write) names ``folder`` instead."""
@@ -183,7 +162,6 @@ def cmd_run(args: argparse.Namespace) -> int:
               + ', '.join(f'{n} {state}' for state, n in sorted(states.items())),
               file=sys.stderr)
         return 0
-    _check_not_reference(protocol.name)  # before any training, not after it
     from fusionbench.experiments.preflight import find_missing, format_missing, unique
     jobs = plan(get_table(args.table), protocol, 1, args.shard, args.rows)
     missing = unique(m for job in jobs for m in find_missing(job.resolved))
@@ -297,8 +275,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     protocols = [args.protocol] if args.protocol else sorted(
         p for p in (os.listdir(root) if os.path.isdir(root) else [])
         if os.path.isdir(os.path.join(root, p, 'runs')))
-    for name in protocols:
-        _check_not_reference(name)
     lines: list[str] = []
     with _naming_write_errors(reports_root()):
         paths = render_reports(args.protocol, say=lines.append)

@@ -6,7 +6,7 @@ layer may import it without an import circle).
 
 Two layouts are supported. In a **source checkout** (``fusionbench/..`` holds ``pyproject.toml``
 and ``configs/``) the configs and the paper's numbers are read from the top-level ``configs/`` and
-``results/paper/``, and runs are written under the checkout. In an **installed package** (a
+``reported/``, and runs are written under the checkout. In an **installed package** (a
 wheel) those two trees ship inside the package as ``fusionbench/_shipped/configs`` and
 ``fusionbench/_shipped/paper`` (copied there by ``setup.py``'s build step), and the user's own
 roots (results, reports, data, weights) default to the current directory.
@@ -22,8 +22,8 @@ Roots (the writable ones are functions, read at call time so a test or a shell c
   ``fusionbench/baselines`` in a wheel.
 - :data:`CONFIG_ROOT`: ``<repo>/configs`` or the shipped copy; :func:`config_path` resolves a
   config name in it.
-- :data:`PAPER_DIR`: ``<repo>/results/paper`` or the shipped copy, the paper's numbers
-  (read-only reference).
+- :data:`PAPER_DIR`: ``<repo>/reported`` or the shipped copy, the paper's numbers
+  (read-only; apart from every results root, so no protocol's tables can land there).
 - :func:`project_root`: the checkout, or the current directory for an installed package: what
   the defaults below are relative to.
 - :func:`data_root` (``$FUSIONBENCH_DATA``, default ``<project>/data``) and :func:`weights_root`
@@ -49,7 +49,7 @@ from pathlib import Path
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(PACKAGE_DIR)
-#: Where a wheel carries the top-level ``configs/`` and ``results/paper/`` (see ``setup.py``).
+#: Where a wheel carries the top-level ``configs/`` and ``reported/`` (see ``setup.py``).
 SHIPPED_DIR = os.path.join(PACKAGE_DIR, '_shipped')
 #: True in a source checkout: ``pyproject.toml`` and ``configs/`` beside the package (an
 #: unrelated ``configs/`` folder in ``site-packages`` alone does not count).
@@ -57,7 +57,7 @@ IN_CHECKOUT = (os.path.isfile(os.path.join(REPO_ROOT, 'pyproject.toml'))
                and os.path.isdir(os.path.join(REPO_ROOT, 'configs')))
 CONFIG_ROOT = (os.path.join(REPO_ROOT, 'configs') if IN_CHECKOUT
                else os.path.join(SHIPPED_DIR, 'configs'))
-PAPER_DIR = (Path(REPO_ROOT) / 'results' / 'paper' if IN_CHECKOUT
+PAPER_DIR = (Path(REPO_ROOT) / 'reported' if IN_CHECKOUT
              else Path(SHIPPED_DIR) / 'paper')
 #: The fusion baselines' folder: top-level in a checkout, inside the package in a wheel.
 BASELINES_DIR = (os.path.join(REPO_ROOT, 'baselines') if IN_CHECKOUT

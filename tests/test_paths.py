@@ -30,7 +30,7 @@ def load_installed_copy(site: Path):
 def test_a_checkout_reads_the_top_level_trees():
     assert paths.IN_CHECKOUT
     assert paths.CONFIG_ROOT == str(ROOT / 'configs')
-    assert paths.PAPER_DIR == ROOT / 'results' / 'paper'
+    assert paths.PAPER_DIR == ROOT / 'reported'
     assert paths.source_path('configs/paper') == str(ROOT / 'configs' / 'paper')
     assert paths.source_path('baselines') == str(ROOT / 'baselines')
     assert paths.BASELINES_DIR == str(ROOT / 'baselines')

@@ -391,20 +391,18 @@ def test_report_with_nothing_to_report_fails_in_one_line(tmp_path, capsys, monke
     assert not (tmp_path / 'reports').exists()
 
 
-def test_paper_protocol_never_overwrites_the_papers_numbers(capsys, monkeypatch):
-    """In a checkout ``results/paper/`` holds the reported tables, which is also where the
-    paper protocol's tables would go: run and report refuse before anything is written."""
-    from fusionbench.paths import PAPER_DIR
-    monkeypatch.setenv('FUSIONBENCH_RESULTS', str(Path(PAPER_DIR).parent))
-    before = {p: p.read_bytes() for p in Path(PAPER_DIR).glob('*.csv')}
-    expected = (f"fusionbench: {PAPER_DIR} holds the paper's reported numbers (the reference "
-                'every report compares with); the paper protocol\'s tables would overwrite '
-                'them: set $FUSIONBENCH_RESULTS to another folder, e.g. '
-                'FUSIONBENCH_RESULTS=runs-paper')
-    for argv in (['run', 'table1', '--protocol', 'paper'], ['report', '--protocol', 'paper']):
-        assert main(argv) == 2
-        assert stderr_lines(capsys) == [expected]
-    assert before and {p: p.read_bytes() for p in Path(PAPER_DIR).glob('*.csv')} == before
+def test_the_papers_numbers_live_apart_from_every_protocols_results(monkeypatch, tmp_path):
+    """The reported tables are not under any results root: the paper protocol's tables (and
+    any other protocol's) can never land on them."""
+    from fusionbench.paths import PAPER_DIR, results_root
+    from fusionbench import registry
+    assert {'table1', 'table5'} <= {p.stem for p in Path(PAPER_DIR).glob('*.csv')}
+    for root in (results_root(), str(Path(PAPER_DIR).parent)):
+        monkeypatch.setenv('FUSIONBENCH_RESULTS', root)
+        for name in registry.list_names(registry.PROTOCOLS):
+            out = Path(results_root(), name).resolve()
+            assert out != Path(PAPER_DIR).resolve()
+            assert Path(PAPER_DIR).resolve() not in out.parents
 
 
 def test_ctrl_c_is_one_line_and_exit_130(capsys, monkeypatch):

@@ -1,7 +1,7 @@
 """The numbers reported in the channel-exchanging paper, as data.
 
 Wang et al., "Deep Multimodal Fusion by Channel Exchanging", NeurIPS 2020, Tables 1-5, are
-transcribed verbatim into ``<repo>/results/paper/table{1..5}.csv``. Every row carries a
+transcribed verbatim into ``<repo>/reported/table{1..5}.csv``. Every row carries a
 ``source`` column saying it is *reported* by the paper (not measured by fusionbench); a blank
 cell is a "-" in the paper. Each table has a unique ``row`` key that the table specs refer to
 (``row.paper_row``); Table 4 holds two tasks, so its keys are ``<task>.<method>_<stage>`` and
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fusionbench.paths import PAPER_DIR  # ``<repo>/results/paper``, the reference
+from fusionbench.paths import PAPER_DIR  # ``<repo>/reported``, the reference
 
 
 def paper_tables(paper_dir: str | Path | None = None) -> tuple[str, ...]:
@@ -77,7 +77,7 @@ def _read_table(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(
             f'paper table not found: {path} (the reported numbers ship in the repository under '
-            'results/paper/; run from a source checkout)')
+            'reported/; run from a source checkout)')
     df = pd.read_csv(path, dtype={'row': str}, keep_default_na=False, na_values=[''])
     for column in df.columns:
         if _is_flag_column(df[column]):

@@ -5,7 +5,7 @@ For every row and every parameter column of a table spec (constant columns that 
 fusion"), the row's cell that feeds the column is built for real from its config under the
 protocol (the paper protocol: LW-RefineNet-ResNet-101, 40 classes) and counted with
 :func:`~fusionbench.evaluation.params.parameter_counts`; the paper's number comes from
-``results/paper/<table>.csv``. Only the random initialisation of convolutions is skipped while
+``reported/<table>.csv``. Only the random initialisation of convolutions is skipped while
 building (it does not change a count and is most of the build time); models are built one at a
 time and dropped.
 

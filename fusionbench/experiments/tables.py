@@ -3,7 +3,7 @@
 A :class:`TableSpec` lists its rows; a row has one or more *cells* (Table 2 runs each baseline
 in two settings), each a config file under ``configs/`` plus dotted overrides. The grid runs
 every (row, cell, seed); aggregation reads the metric columns off the records; the report puts
-the paper's number (``results/paper/<table>.csv``, column ``paper_columns[c]``) beside ours.
+the paper's number (``reported/<table>.csv``, column ``paper_columns[c]``) beside ours.
 Tables register as factory functions in :data:`fusionbench.registry.TABLES`.
 
 Table 2's method rows are not listed here: they are generated from the fusion methods'
@@ -276,7 +276,7 @@ class ReportedTableSpec(TableSpec):
             object.__setattr__(self, 'paper_table', self.name)
 
 
-#: Table 3's rows from other papers (``ours`` is False in results/paper/table3.csv).
+#: Table 3's rows from other papers (``ours`` is False in reported/table3.csv).
 TABLE3_LITERATURE = (
     'fcn32s_vgg16', 'refinenet_resnet101_rgb', 'refinenet_resnet152_rgb', 'fusenet_vgg16',
     'acnet_resnet50', 'ssma_resnet50', 'ssma_resnet101', 'cbn_resnet101', '3dgnn_resnet101',
