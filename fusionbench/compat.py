@@ -35,6 +35,7 @@ Three things do not work out of the box on that combination:
 from __future__ import annotations
 
 import importlib.machinery
+import logging
 import os
 import pickle
 import sys
@@ -394,6 +395,31 @@ def drop_closed_log_files() -> int:
                 logger.removeHandler(handler)
                 removed += 1
     return removed
+
+
+#: Log messages of the pinned stack that no user can act on (deprecations inside mmengine's own
+#: hooks; mmengine's warning that a metric has no key prefix, which fusionbench's metrics leave
+#: out on purpose; the note that a fresh work dir has no checkpoint to resume).
+KNOWN_NOISE = (
+    'The prefix is not set in metric class',
+    '"FileClient" will be deprecated in future',
+    '"HardDiskBackend" is the alias of "LocalBackend"',
+    'Did not find last_checkpoint to be resumed',
+)
+
+
+class KnownNoiseFilter(logging.Filter):
+    """Drops the records whose message starts with one of :data:`KNOWN_NOISE`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(KNOWN_NOISE)
+
+
+def silence_known_noise(logger: logging.Logger) -> None:
+    """Attach :class:`KnownNoiseFilter` to ``logger`` (a Runner's ``MMLogger``: mmengine logs
+    to the current instance, the Runner's). Idempotent."""
+    if not any(isinstance(f, KnownNoiseFilter) for f in logger.filters):
+        logger.addFilter(KnownNoiseFilter())
 
 
 def apply() -> None:

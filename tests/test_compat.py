@@ -116,3 +116,27 @@ def test_closed_log_files_are_dropped_so_init_weights_works_outside_a_runner(tmp
     module = BaseModule(init_cfg=dict(type='Constant', val=0.0, layer='Linear'))
     module.fc = torch.nn.Linear(2, 2)
     module.init_weights()  # writes its init summary to the current logger's file handlers
+
+
+def test_known_noise_of_the_stack_is_dropped_and_other_warnings_kept():
+    import logging
+
+    from mmengine.logging import MMLogger, print_log
+
+    from fusionbench import compat
+    logger = MMLogger.get_instance(f'noise-test-{id(object())}', log_level='INFO')
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    logger.addHandler(Keep())
+    compat.silence_known_noise(logger)
+    compat.silence_known_noise(logger)  # idempotent
+    assert sum(isinstance(f, compat.KnownNoiseFilter) for f in logger.filters) == 1
+    print_log('The prefix is not set in metric class MultiHeadIoUMetric.', logger=logger,
+              level=logging.WARNING)
+    print_log('Did not find last_checkpoint to be resumed.', logger=logger)
+    print_log('a real warning', logger=logger, level=logging.WARNING)
+    assert records == ['a real warning']

@@ -132,6 +132,9 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False,
         if compat.is_main_process():
             compat.prepare_resume(cfg.work_dir, fresh=fresh)
         compat.barrier()
+        # nothing to resume: say so to mmengine, which would print that it found no checkpoint
+        cfg.resume = bool(cfg.get('resume')) and os.path.isfile(
+            os.path.join(cfg.work_dir, 'last_checkpoint'))
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     applied = resolve_performance(performance, device)
     apply_performance(cfg, applied)
@@ -142,6 +145,7 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False,
     cfg.custom_hooks = hooks
     cfg.setdefault('experiment_name', f'fusionbench-{os.getpid()}-{time.time_ns()}')
     runner = Runner.from_cfg(cfg)
+    compat.silence_known_noise(runner.logger)
     runner.train()
     val_flat = _final_validation(runner)
     held_out = _has_test_split(cfg)
