@@ -399,12 +399,14 @@ def drop_closed_log_files() -> int:
 
 #: Log messages of the pinned stack that no user can act on (deprecations inside mmengine's own
 #: hooks; mmengine's warning that a metric has no key prefix, which fusionbench's metrics leave
-#: out on purpose; the note that a fresh work dir has no checkpoint to resume).
+#: out on purpose; the note that a fresh work dir has no checkpoint to resume; the path of
+#: each weights file loaded).
 KNOWN_NOISE = (
     'The prefix is not set in metric class',
     '"FileClient" will be deprecated in future',
     '"HardDiskBackend" is the alias of "LocalBackend"',
     'Did not find last_checkpoint to be resumed',
+    'Loads checkpoint by ',  # the weights a run loads are in its record (with their SHA-256)
 )
 
 
