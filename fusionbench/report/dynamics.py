@@ -517,6 +517,44 @@ def _dynamic_rows(records: Sequence[dict]) -> list[tuple[str, str, list[dict]]]:
     return out
 
 
+#: A stage whose mean end-of-run exchanged share reaches this is called saturated (our choice:
+#: with ≥ 90 % of the penalised channels exchanged, CEN is close to a fixed swap there).
+SATURATED_SHARE = 0.9
+
+
+def exchanges(record: dict) -> bool:
+    """Whether the record's fusion exchanges channels (CEN with ``exchange`` other than
+    ``'none'``): rows that only track γ (ℓ1 without exchange) do not."""
+    fusion = ((record.get('config') or {}).get('model') or {}).get('fusion') or {}
+    return fusion.get('exchange', 'none') != 'none'
+
+
+def saturation_caveats(records: Sequence[dict], level: float = SATURATED_SHARE) -> list[str]:
+    """Report caveat lines (markdown bullets) for rows whose exchange saturated: the stages
+    whose end-of-run exchanged share, averaged over the stage's layers and the row's seeds, is
+    ≥ ``level``. There a claim that "exchanging helps" measures exchanging itself more than
+    CEN's data-driven choice of channels, which the γ-dynamics section tests apart."""
+    lines = []
+    for table, row, chosen in _dynamic_rows(records):
+        chosen = [r for r in chosen if exchanges(r)]
+        if not chosen:
+            continue
+        per_seed = [stage_means(final_shares(r)) for r in chosen]
+        means = {stage: float(np.nanmean([p.get(stage, math.nan) for p in per_seed]))
+                 for stage in dict.fromkeys(s for p in per_seed for s in p)}
+        full = {stage: m for stage, m in means.items() if m >= level}
+        if full:
+            lines.append(
+                f'- **saturated exchange** (`{table}` `{row}`): '
+                + ', '.join(f'{stage} {m:.2f}' for stage, m in full.items())
+                + f' of the penalised channels exchanged at the end (mean over {len(chosen)} '
+                  f'seed(s); ≥ {level:.2f} counts as saturated): there the row is close to a '
+                  'fixed swap of the penalised channels, so a verdict on it measures '
+                  'exchanging more than which channels the data chose; see "CEN\'s γ '
+                  'dynamics" (crossing order) for the latter')
+    return lines
+
+
 def _lockstep_lines(records: Sequence[dict]) -> list[str]:
     lines = ['### Lockstep check', '']
     rows = _dynamic_rows(records)

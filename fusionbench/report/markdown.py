@@ -55,14 +55,16 @@ class ReportTable:
 def render_report(protocol: str, reports_dir: str | Path, tables: Iterable[ReportTable],
                   records: Sequence[dict], protocol_description: str,
                   provenance: Mapping[str, Any] | None = None, *,
-                  confidence: float = 0.95, extra_sections: Sequence[list[str]] = ()) -> Path:
+                  confidence: float = 0.95, extra_sections: Sequence[list[str]] = (),
+                  extra_caveats: Sequence[str] = ()) -> Path:
     """Write ``reports_dir/<protocol>.md`` from ``tables`` and the protocol's ``records``.
 
     ``protocol_description`` is one line (data, backbone, budget). ``provenance`` adds caller-side
     facts (e.g. the command that rendered the report) to the provenance drawn from ``records``
     (which also list the failed runs). ``extra_sections``: further sections (markdown lines, e.g.
-    :func:`fusionbench.report.dynamics.dynamics_section`), after the tables. Returns the
-    report's path.
+    :func:`fusionbench.report.dynamics.dynamics_section`), after the tables; ``extra_caveats``:
+    further caveat bullets (e.g. :func:`fusionbench.report.dynamics.saturation_caveats`). Returns
+    the report's path.
     """
     reports_dir = Path(reports_dir)
     sections, claim_lines, synthetic = [], [], False
@@ -75,7 +77,7 @@ def render_report(protocol: str, reports_dir: str | Path, tables: Iterable[Repor
     if synthetic:
         lines += [SYNTHETIC_WARNING, '']
     lines += ['## Claims', '', *(claim_lines or ['No claims declared for these tables.']), '']
-    lines += _caveats_section(list(records))
+    lines += _caveats_section(list(records), extra_caveats)
     for section in sections:
         lines += section
     for section in extra_sections:
@@ -292,7 +294,7 @@ def _dataset(record: dict) -> str:
     return f"{dataset['type']} ({root})" if root else str(dataset['type'])
 
 
-def _caveats_section(records: list[dict]) -> list[str]:
+def _caveats_section(records: list[dict], extra: Sequence[str] = ()) -> list[str]:
     """What the finished runs' own checks say about the claims above (none: no section).
 
     - ``plateau.plateaued`` false: the validation mIoU still rose by at least the threshold
@@ -301,6 +303,7 @@ def _caveats_section(records: list[dict]) -> list[str]:
     - ``gamma_dynamics.lockstep_layers``: exchange points whose penalised γ's all crossed θ
       together, i.e. a fixed swap of channels rather than CEN's data-driven selection
       (:mod:`fusionbench.fusion.gamma_dynamics`).
+    - ``extra``: the caller's own bullets (e.g. saturated exchange), appended as given.
     """
     ok = [r for r in records if r.get('status') == 'ok']
     lines = []
@@ -325,6 +328,7 @@ def _caveats_section(records: list[dict]) -> list[str]:
                      'dynamics, all penalised γ\'s of some CEN points crossed θ together (where '
                      'channels are exchanged, a fixed swap, not a data-driven selection); points '
                      f'in lockstep per run: {rows}')
+    lines += list(extra)
     if not lines:
         return []
     return ['## Caveats from the run records', '', *lines, '']

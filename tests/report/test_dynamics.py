@@ -227,3 +227,19 @@ def test_render_reports_writes_the_section(tmp_path):
     lines = text.splitlines()
     assert lines.index("## CEN's γ dynamics") < lines.index('## Provenance')
     assert '### λ sweep' in lines and '**yes**' in text
+
+
+def test_saturated_exchange_is_a_caveat_only_for_rows_that_exchange():
+    def exchanging(rec, mode):
+        rec['config'] = {'model': {'fusion': {'type': 'cen', 'exchange': mode}}}
+        return rec
+    # layer1 ends at 0.5 in both seeds, layer2 at 1.0 and 0.8: means 0.5 and 0.9
+    cen = [exchanging(record('table1', 'cen', 0), 'directed'),
+           exchanging(record('table1', 'cen', 1, shares=((0, 0, 0.5), (0, 0, 0.8))),
+                      'directed')]
+    tracked = [exchanging(record('table1', 'private_bn_l1_half', 0), 'none')]
+    [line] = dynamics.saturation_caveats(cen + tracked)
+    assert line.startswith('- **saturated exchange** (`table1` `cen`): layer2 0.90 of the')
+    assert 'mean over 2 seed(s)' in line and 'layer1' not in line
+    assert dynamics.saturation_caveats(cen, level=0.95) == []
+    assert dynamics.saturation_caveats(tracked) == []
