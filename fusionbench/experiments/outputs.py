@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from fusionbench import registry
@@ -138,6 +138,39 @@ def remove_stale_temp_files(path: Path, now: float | None = None) -> list[Path]:
     return removed
 
 
+def code_match(records: Sequence[dict]) -> str:
+    """Whether the records were made by this checkout's code: one line for the report's
+    provenance (the record's ``code_fingerprint`` against :func:`~fusionbench.experiments.
+    fingerprint.run_fingerprint` of its own resolved config under the code on disk)."""
+    from fusionbench.errors import ConfigError
+    from fusionbench.experiments.fingerprint import run_fingerprint
+    from fusionbench.paths import source_path
+
+    memo: dict = {}
+    same = other = unknown = 0
+    for record in records:
+        made_by = record.get('code_fingerprint')
+        try:
+            now = run_fingerprint(source_path, record.get('config') or {}, memo)
+        except (ConfigError, FileNotFoundError):
+            now = None
+        if not made_by or now is None:
+            unknown += 1
+        elif made_by == now:
+            same += 1
+        else:
+            other += 1
+    if other == 0 and unknown == 0:
+        return f'all {same} records were made by the code of this checkout (same fingerprint)'
+    parts = [f'{same} of {len(records)} records made by the code of this checkout']
+    if other:
+        parts.append(f'{other} by other code (see `git commits`; `run <table>` retrains them '
+                     'under this code and keeps the old records)')
+    if unknown:
+        parts.append(f'{unknown} without a code fingerprint to compare')
+    return '; '.join(parts)
+
+
 def render_reports(protocol: str | None = None, root: str | None = None,
                    reports_dir: str | None = None, say=print) -> list[Path]:
     """Write the outputs of every table with runs and ``reports/<protocol>.md`` for ``protocol``
@@ -174,7 +207,8 @@ def render_reports(protocol: str | None = None, root: str | None = None,
         figures = {stem: path for table in tables for stem, path in table.figures.items()}
         paths.append(render_report(
             name, reports_dir, tables, records, get_protocol(name).description,
-            {'rendered by': f'python -m fusionbench report --protocol {name}'},
+            {'rendered by': f'python -m fusionbench report --protocol {name}',
+             'code': code_match(records)},
             extra_sections=[dynamics_section(records, figures, reports_dir)],
             extra_caveats=saturation_caveats(records)))
     if paths:

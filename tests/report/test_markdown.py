@@ -213,3 +213,16 @@ def test_caveats_name_unconverged_runs_and_gamma_lockstep(tmp_path):
 
 def test_no_caveats_section_when_the_checks_are_clean(layout):
     assert '## Caveats' not in render(layout).read_text(encoding='utf-8')
+
+
+def test_the_report_says_whether_records_belong_to_this_code(monkeypatch):
+    from fusionbench.experiments import fingerprint, outputs
+    monkeypatch.setattr(fingerprint, 'run_fingerprint',
+                        lambda root, config, memo=None: 'now000000000')
+    same = {'code_fingerprint': 'now000000000', 'config': {}}
+    old = {'code_fingerprint': 'old000000000', 'config': {}}
+    assert outputs.code_match([same, same]) == \
+        'all 2 records were made by the code of this checkout (same fingerprint)'
+    line = outputs.code_match([same, old, {'config': {}}])
+    assert line.startswith('1 of 3 records made by the code of this checkout; 1 by other code')
+    assert line.endswith('1 without a code fingerprint to compare')
