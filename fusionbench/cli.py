@@ -300,6 +300,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = resolve_config(args.config, protocol, args.seed, work_dir=args.work_dir)
     source = config_path(args.config)
     check_config(cfg, source)
+    from fusionbench.experiments.preflight import prepare
+    prepare(cfg)  # missing data / weights: one line, before the work dir exists
     if not cfg.get('work_dir'):
         cfg.work_dir = default_work_dir(source, cfg, protocol.name, args.seed)
         print(f'work dir: {os.path.relpath(cfg.work_dir)}')

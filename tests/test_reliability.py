@@ -85,6 +85,10 @@ def test_missing_data_root_through_train_is_one_line(tmp_path, capsys, monkeypat
     assert lines[0].startswith('fusionbench: 2 missing input(s) for the run; first: missing '
                                f"NYUDv2 root {tmp_path / 'nodata' / 'nyudv2'}: run "
                                '`python -m fusionbench data prepare nyudv2')
+    assert not (tmp_path / 'w').exists()  # nothing made before the check
+    monkeypatch.setenv('FUSIONBENCH_RESULTS', str(tmp_path / 'results'))
+    assert main(['train', CEN, '--protocol', 'paper']) == 2  # the default work dir: not made
+    assert not (tmp_path / 'results').exists()
 
 
 def test_debug_shows_the_traceback(tmp_path, capsys):

@@ -186,13 +186,14 @@ def add_prepare_arguments(subparsers) -> argparse.ArgumentParser:
 def run_prepare(args: argparse.Namespace) -> int:
     """Run :func:`prepare_nyudv2` from parsed arguments; print a summary; return an exit code.
 
-    A :class:`DataError` is printed as one ``error:`` line on stderr and returns 2.
+    A :class:`DataError` is printed as one ``fusionbench:`` line on stderr (as every command's
+    errors are) and returns 2.
     """
     try:
         summary = prepare_nyudv2(args.labeled_mat, args.splits, args.mapping, args.out,
                                  classes=args.classes, use_hha_from=args.hha_from)
     except DataError as error:
-        print(f'error: {error}', file=sys.stderr)
+        print(f'fusionbench: {error}', file=sys.stderr)
         return 2
     print(f'NYU Depth v2 written to {summary["out_root"]}: {summary["train"]} train, '
           f'{summary["val"]} val frames, {summary["classes"]} classes')
