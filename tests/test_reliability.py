@@ -240,6 +240,15 @@ def test_report_names_invalid_records_and_does_not_crash(tmp_path, capsys, monke
     err = capsys.readouterr().err
     assert f"fusionbench: warning: skipping invalid run record {path}: missing key 'params'" in err
     assert 'fusionbench: smoke: no run records under' in err
+    # beside a valid record, the report renders and names the skipped file (no machine path)
+    good = plan(get_table('table1'), get_protocol('smoke'), 1, rows=['cen'])[0]
+    (folder / good.record_name).write_text(json.dumps(good_record(good)))
+    assert main(['report', '--protocol', 'smoke']) == 0
+    assert f"fusionbench: warning: skipping invalid run record {path}" in capsys.readouterr().err
+    report = (tmp_path / 'reports' / 'smoke.md').read_text()
+    assert (f"- skipped record files: invalid run record runs/table1/{job.record_name}: "
+            "missing key 'params'") in report
+    assert str(tmp_path) not in report
 
 
 def test_failed_record_is_valid_but_not_done(tmp_path):

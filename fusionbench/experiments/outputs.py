@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -191,8 +192,13 @@ def render_reports(protocol: str | None = None, root: str | None = None,
         specs = [get_table(t) for t in sorted(os.listdir(runs))
                  if t in known] if runs.is_dir() else []
         names = {spec.name for spec in specs}
-        records = [r for r in (load_records(runs) if runs.is_dir() else [])
-                   if r.get('table') in names]
+        with warnings.catch_warnings(record=True) as skipped:  # invalid record files
+            warnings.simplefilter('always')
+            loaded = load_records(runs) if runs.is_dir() else []
+        for warning in skipped:  # still shown, and named in the report's provenance
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+        records = [r for r in loaded if r.get('table') in names]
         if not records:
             say(f'{name}: no run records under {runs}; nothing to report '
                 f'(python -m fusionbench run <table> --protocol {name})')
@@ -208,7 +214,11 @@ def render_reports(protocol: str | None = None, root: str | None = None,
         paths.append(render_report(
             name, reports_dir, tables, records, get_protocol(name).description,
             {'rendered by': f'python -m fusionbench report --protocol {name}',
-             'code': code_match(records)},
+             'code': code_match(records),
+             **({'skipped record files': '; '.join(
+                 str(w.message).removeprefix('skipping ').replace(  # no machine path
+                     f'{Path(root) / name}{os.sep}', '') for w in skipped)}
+                if skipped else {})},
             extra_sections=[dynamics_section(records, figures, reports_dir)],
             extra_caveats=saturation_caveats(records)))
     if paths:
