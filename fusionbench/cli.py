@@ -104,8 +104,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         names = registry.list_names(registry.REGISTRIES[args.what])
     for name in names:
         obj = registry.REGISTRIES[args.what].get(name)
-        doc = (obj.__doc__ or '').strip().splitlines()
-        print(f'{name:28s} {plain_text(doc[0]) if doc else ""}')
+        summary = (obj.__doc__ or '').strip().split('\n\n')[0]  # the first paragraph, whole
+        print(f'{name:28s} {plain_text(" ".join(summary.split()))}')
     return 0
 
 

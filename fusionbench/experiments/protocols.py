@@ -217,8 +217,10 @@ CALIBRATION_CONFIG = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.p
 
 @registry.PROTOCOLS.register_module(name='mini')
 def mini() -> Protocol:
-    """The embedded default: the paper's regime (pretrained encoder, λ inside the task-gradient
-    spread, fine-tuning) at a size a CPU trains.
+    """The embedded default: the paper's regime (pretraining, λ from task gradients, fine-tuning).
+
+    The paper's regime (pretrained encoder, λ inside the task-gradient spread, fine-tuning) at a
+    size a CPU trains.
 
     Pretraining (per seed, cached; :mod:`fusionbench.experiments.pretrain`): the shared-BN row
     trained for 1,200 iterations of batch 16 on 2,000 scenes of its own (generator seed 11) --

@@ -230,11 +230,13 @@ class ConfigValue:
 
 @registry.TABLES.register_module(name='lambda_sweep')
 def lambda_sweep() -> TableSpec:
-    """Sensitivity of Table 1's exchange verdict to λ: CEN and the same model without exchange
+    """Sensitivity of Table 1's exchange verdict to λ (CEN and no exchange, λ × 1/4 … 4).
+
+    CEN and the same model without exchange
     (private BNs + half-channel ℓ1) with every calibrated λ_l scaled by 1/4 … 4 (the γ learning
     rates stay, so the ℓ1 travel scales too). Not a table of the paper: it shows whether the
     paper's conclusion depends on our choice of λ. Rows at scale 1 train the same configs as
-    Table 1's cells (the same run ids).
+    Table 1's cells (the same run ids: ``run`` adopts Table 1's records for them).
     """
     rows = []
     for scale in LAMBDA_SCALES:
