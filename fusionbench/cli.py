@@ -122,6 +122,55 @@ def plain_text(line: str) -> str:
     return _REST_LITERAL.sub(r'\1', line)
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Yours (the results root) against a reference results root, cell by cell: paired TOST
+    with Holm's correction (:mod:`fusionbench.analysis.equivalence`). Exit 0 when every
+    testable comparison is equivalent (and there is one), 1 otherwise, 2 on bad input."""
+    from pathlib import Path
+
+    from fusionbench.analysis.equivalence import compare_tables, markdown_lines
+    from fusionbench.analysis.files import atomic_write_text
+    from fusionbench.errors import FusionbenchError
+    from fusionbench.experiments.aggregate import load_records
+    from fusionbench.experiments.protocols import get_protocol
+    from fusionbench.experiments.tables import get_table
+    from fusionbench.paths import RESULTS_ENV, project_root, results_root
+
+    protocol = get_protocol(args.protocol).name
+    yours = Path(results_root())
+    reference = Path(args.reference or Path(project_root(), 'results'))
+    if yours.resolve() == reference.resolve():
+        raise FusionbenchError(
+            f'yours and the reference are the same folder ({reference}): point ${RESULTS_ENV} '
+            'at the results root of your run, or --reference at the one to compare with')
+    if not args.margin > 0:
+        raise FusionbenchError(f'--margin must be > 0, got {args.margin}')
+    if not 0 < args.alpha < 0.5:
+        raise FusionbenchError(f'--alpha must lie in (0, 0.5), got {args.alpha}')
+    loaded = {}
+    for name, root in (('yours', yours), ('reference', reference)):
+        runs = root / protocol / 'runs'
+        if not runs.is_dir():
+            raise FusionbenchError(f'{name}: no run records under {runs} (run a table with '
+                                   f'--protocol {protocol} there first)')
+        loaded[name] = load_records(runs)
+    tables = args.tables or sorted({r.get('table') for r in loaded['yours']}
+                                   & {r.get('table') for r in loaded['reference']})
+    specs = [get_table(t) for t in tables]
+    comparisons = compare_tables(loaded['yours'], loaded['reference'], specs, args.margin,
+                                 args.alpha)
+    if not comparisons:
+        raise FusionbenchError(f'no (table, row, cell, seed) run is in both {yours} and '
+                               f'{reference} for {", ".join(tables) or "any table"}')
+    lines = [f'# {protocol}: yours ({yours}) against the reference ({reference})', '',
+             *markdown_lines(comparisons, args.margin, args.alpha)]
+    print('\n'.join(lines))
+    if args.out:
+        atomic_write_text(args.out, '\n'.join(lines) + '\n')
+    testable = [c for c in comparisons if c.equivalent is not None]
+    return 0 if testable and all(c.equivalent for c in testable) else 1
+
+
 def cmd_params(args: argparse.Namespace) -> int:
     from fusionbench.evaluation.params import parameter_counts
     from fusionbench.experiments.protocols import get_protocol
@@ -409,6 +458,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help='one protocol (default: every protocol with a runs/ folder under the '
                         'results root, $FUSIONBENCH_RESULTS)')
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser('compare', help='does your run agree with a reference? paired '
+                                       'equivalence tests (TOST, Holm) over every cell')
+    p.add_argument('--reference', default=None,
+                   help="the reference's results root (default: the checkout's results/, the "
+                        'committed reference); yours is the results root ($FUSIONBENCH_RESULTS)')
+    p.add_argument('--protocol', default='mini', help='the protocol compared (default: mini)')
+    p.add_argument('--tables', nargs='+', default=None,
+                   help='tables to compare (default: every table both have runs of)')
+    p.add_argument('--margin', type=float, default=1.0,
+                   help='equivalence margin δ in the metric unit (default: 1.0 point of mIoU)')
+    p.add_argument('--alpha', type=float, default=0.05,
+                   help='family-wise error level (default: 0.05)')
+    p.add_argument('--out', default=None, help='also write the comparison to this markdown file')
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser('params', help='parameter counts of a config, or a table beside the paper')
     p.add_argument('target', help='config path (relative to configs/) or a table name')

@@ -1,0 +1,93 @@
+"""Paired equivalence of a rerun with the reference: TOST, Holm, cell matching, the command."""
+import json
+import math
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+from fusionbench.analysis.equivalence import compare_tables, holm, summary_line, tost_paired
+from fusionbench.cli import main
+from fusionbench.experiments.tables import get_table
+
+
+def test_holm_by_hand():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert holm([]) == []
+
+
+def test_tost_by_hand():
+    d = [0.1, -0.1, 0.2, 0.0]  # mean 0.05, sd sqrt(0.05 / 3), n 4
+    se = math.sqrt(0.05 / 3) / 2
+    p, low, high = tost_paired(d, margin=1.0, alpha=0.05)
+    # the binding one-sided test is the one against +δ: t = (0.05 − 1) / se, df 3
+    assert p == pytest.approx(stats.t.cdf((0.05 - 1.0) / se, 3))
+    half = stats.t.ppf(0.95, 3) * se  # the 90 % interval of the mean
+    assert (low, high) == pytest.approx((0.05 - half, 0.05 + half))
+    assert p < 0.001
+    p_far, *_ = tost_paired([2.0, 2.5], margin=1.0)
+    assert p_far > 0.5  # the mean difference lies outside the margin
+    assert tost_paired([0.3, 0.3], margin=1.0) == (0.0, 0.3, 0.3)  # zero spread, inside
+    assert tost_paired([1.5, 1.5], margin=1.0)[0] == 1.0  # zero spread, outside
+    with pytest.raises(ValueError, match='at least 2'):
+        tost_paired([0.1], 1.0)
+    with pytest.raises(ValueError, match='margin'):
+        tost_paired([0.1, 0.2], 0.0)
+
+
+def rec(row, seed, ensemble, rgb=20.0, depth=30.0, status='ok'):
+    return {'table': 'table1', 'row': row, 'cell': 'main', 'seed': seed, 'status': status,
+            'metrics': {'rgb': {'mIoU': rgb}, 'depth': {'mIoU': depth},
+                        'ensemble': {'mIoU': ensemble}}}
+
+
+def test_cells_are_matched_by_seed_and_corrected_together():
+    reference = [rec('cen', s, 40.0 + s) for s in range(3)] + [rec('unshared', 0, 35.0)]
+    yours = ([rec('cen', s, 40.0 + s + e) for s, e in enumerate((0.1, -0.2, 0.05))]
+             + [rec('unshared', 0, 35.5), rec('unshared', 1, 99.0),  # seed 1: no partner
+                rec('shared_bn', 0, 1.0, status='failed')])
+    out = compare_tables(yours, reference, [get_table('table1')], margin=1.0, alpha=0.05)
+    by = {(c.row, c.column): c for c in out}
+    ens = by[('cen', 'ensemble_miou')]
+    assert ens.seeds == (0, 1, 2) and ens.mean_diff == pytest.approx(-0.05 / 3)
+    assert ens.equivalent is True and ens.p_holm >= ens.p
+    assert by[('cen', 'rgb_miou')].equivalent is True  # identical values: zero spread
+    single = by[('unshared', 'ensemble_miou')]
+    assert single.seeds == (0,) and single.equivalent is None and math.isnan(single.p_holm)
+    assert not any(c.row == 'shared_bn' for c in out)  # failed runs are not compared
+    # Holm over the 3 testable cen columns: the largest p is multiplied by at most 1
+    assert summary_line(out, 1.0, 0.05).startswith('3 of 3 comparisons equivalent within ±1')
+    assert summary_line(out, 1.0, 0.05).endswith('3 not testable (fewer than 2 paired seeds)')
+
+
+def write_runs(root: Path, records):
+    folder = root / 'mini' / 'runs' / 'table1'
+    folder.mkdir(parents=True)
+    for i, r in enumerate(records):
+        full = {'schema': 1, 'run_id': f'r{i}', 'protocol': 'mini', 'error': None,
+                'params': {'total': 1}, **r}
+        (folder / f"{r['row']}__main__seed{r['seed']}__r{i}.json").write_text(json.dumps(full))
+
+
+def test_the_compare_command(tmp_path, capsys, monkeypatch):
+    write_runs(tmp_path / 'ref', [rec('cen', s, 40.0 + s) for s in range(3)])
+    write_runs(tmp_path / 'mine', [rec('cen', s, 40.0 + s + 0.1 * (-1) ** s) for s in range(3)])
+    monkeypatch.setenv('FUSIONBENCH_RESULTS', str(tmp_path / 'mine'))
+    out = tmp_path / 'cmp.md'
+    assert main(['compare', '--reference', str(tmp_path / 'ref'), '--out', str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert '| table1 | `cen` | main | ensemble_miou | 3 |' in printed
+    assert out.read_text().strip().endswith('family-wise α = 0.05)')
+    # a tight margin: not equivalent, exit 1
+    assert main(['compare', '--reference', str(tmp_path / 'ref'), '--margin', '0.05']) == 1
+    capsys.readouterr()
+    # bad input: one line, exit 2
+    for argv, message in (
+            (['compare', '--reference', str(tmp_path / 'mine')], 'the same folder'),
+            (['compare', '--reference', str(tmp_path / 'nothing')], 'reference: no run records'),
+            (['compare', '--reference', str(tmp_path / 'ref'), '--margin', '0'], '--margin'),
+            (['compare', '--reference', str(tmp_path / 'ref'), '--alpha', '0.7'], '--alpha')):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
