@@ -124,11 +124,11 @@ def plain_text(line: str) -> str:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Yours (the results root) against a reference results root, cell by cell: paired TOST
-    with Holm's correction (:mod:`fusionbench.analysis.equivalence`). Exit 0 when every
+    with Holm's correction (:mod:`fusionbench.experiments.equivalence`). Exit 0 when every
     testable comparison is equivalent (and there is one), 1 otherwise, 2 on bad input."""
     from pathlib import Path
 
-    from fusionbench.analysis.equivalence import compare_tables, markdown_lines
+    from fusionbench.experiments.equivalence import compare_tables, markdown_lines
     from fusionbench.analysis.files import atomic_write_text
     from fusionbench.errors import FusionbenchError
     from fusionbench.experiments.aggregate import load_records

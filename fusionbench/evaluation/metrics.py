@@ -7,7 +7,9 @@ one per modality and the ensemble). mmseg's ``IoUMetric.intersect_and_union`` an
 ``total_area_to_metrics`` do the arithmetic; this class only loops over heads.
 
 Keys: ``'<head>/<metric>'`` for every head, plus the primary head (the ensemble, or the only
-modality) unprefixed so ``save_best='mIoU'`` works.
+modality) unprefixed so ``save_best='mIoU'`` works; and each head's per-class IoU,
+``'<head>/IoU.<class>'`` (%, classes with an empty union left out), which records keep and the
+report's per-class section reads.
 """
 from __future__ import annotations
 
@@ -34,6 +36,19 @@ def summarise(areas: Sequence[torch.Tensor]) -> dict[str, float]:
     per_class = IoUMetric.total_area_to_metrics(*areas, metrics=['mIoU'])
     return {SUMMARY[k]: float(np.round(np.nanmean(np.asarray(v)) * 100, 2))
             for k, v in per_class.items()}
+
+
+#: Prefix of the per-class IoU keys: ``'<head>/IoU.<class>'``.
+CLASS_IOU = 'IoU.'
+
+
+def class_iou(areas: Sequence[torch.Tensor], classes: Sequence[str]) -> dict[str, float]:
+    """``{'IoU.<class>': IoU in %}`` from ``(intersect, union, pred, label)`` histograms ``[K]``;
+    a class with an empty union (neither labelled nor predicted anywhere) is left out (its IoU
+    is undefined, and mIoU skips it too)."""
+    intersect, union = (np.asarray(a, dtype=float) for a in areas[:2])
+    return {f'{CLASS_IOU}{name}': float(np.round(i / u * 100, 2))
+            for name, i, u in zip(classes, intersect, union) if u > 0}
 
 
 @METRICS.register_module()
@@ -67,12 +82,15 @@ class MultiHeadIoUMetric(BaseMetric):
 
     def compute_metrics(self, results: list) -> dict[str, float]:
         heads = list(results[0])
-        metrics = {}
+        classes = self.dataset_meta['classes']
+        metrics, per_class = {}, {}
         for head in heads:
             areas = [sum(r[head][i] for r in results) for i in range(4)]
             for key, value in summarise(areas).items():
                 metrics[f'{head}/{key}'] = value
+            for key, value in class_iou(areas, classes).items():
+                per_class[f'{head}/{key}'] = value
         primary = self.primary or ('ensemble' if 'ensemble' in heads else heads[0])
         metrics.update({k.split('/', 1)[1]: v for k, v in metrics.items()
                         if k.startswith(primary + '/')})
-        return metrics
+        return {**metrics, **per_class}

@@ -32,6 +32,7 @@ from fusionbench.experiments.protocols import get_protocol
 from fusionbench.experiments.tables import get_table
 from fusionbench.paths import reports_root, results_root
 from fusionbench.report.dynamics import dynamics_section, saturation_caveats, table_figures
+from fusionbench.report.per_class import per_class_section
 from fusionbench.report.markdown import ReportTable, render_index, render_report
 from fusionbench.report.plots import plot_heads, plot_metric_vs_params
 
@@ -219,7 +220,8 @@ def render_reports(protocol: str | None = None, root: str | None = None,
                  str(w.message).removeprefix('skipping ').replace(  # no machine path
                      f'{Path(root) / name}{os.sep}', '') for w in skipped)}
                 if skipped else {})},
-            extra_sections=[dynamics_section(records, figures, reports_dir)],
+            extra_sections=[dynamics_section(records, figures, reports_dir),
+                            per_class_section(specs, records)],
             extra_caveats=saturation_caveats(records)))
     if paths:
         paths.append(render_index(reports_dir))

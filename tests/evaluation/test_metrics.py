@@ -54,6 +54,8 @@ def test_against_hand_computed_confusion():
     assert out['rgb/mIoU'] == pytest.approx(100 * (1 / 2 + 3 / 4 + 2 / 3) / 3, abs=0.01)
     # The ensemble is the primary head: reported unprefixed as well.
     assert out['mIoU'] == out['ensemble/mIoU'] and out['aAcc'] == out['ensemble/aAcc']
+    # per-class IoU, as listed above
+    assert (out['rgb/IoU.a'], out['rgb/IoU.b'], out['rgb/IoU.c']) == (50.0, 75.0, 66.67)
     # ensemble: image 1 as rgb, image 2 perfect -> gt 0: 2/3 right, 1: 3/3, 2: 3/3.
     assert out['ensemble/aAcc'] == pytest.approx(100 * 8 / 9, abs=0.01)
     assert out['ensemble/mAcc'] == pytest.approx(100 * (2 / 3 + 1 + 1) / 3, abs=0.01)
@@ -64,6 +66,7 @@ def test_ignored_pixels_never_count_and_absent_classes_are_skipped():
     gt, pred = [[0, 1, 255, 255]], [[0, 1, 2, 2]]
     out = run_metric([sample(gt, rgb=pred)])
     assert out['rgb/aAcc'] == 100.0 and out['rgb/mIoU'] == 100.0 and out['rgb/mAcc'] == 100.0
+    assert 'rgb/IoU.c' not in out and out['rgb/IoU.a'] == 100.0  # undefined IoU left out
     # a class in gt but never predicted has IoU 0 (not NaN): it counts in the mean
     gt2, pred2 = [[0, 1, 2, 2]], [[0, 1, 1, 1]]
     out = run_metric([sample(gt2, rgb=pred2)])
@@ -74,5 +77,6 @@ def test_ignored_pixels_never_count_and_absent_classes_are_skipped():
 
 def test_primary_falls_back_to_the_only_head():
     out = run_metric([sample([[0, 1]], rgb=[[0, 0]])])
-    assert set(out) == {'rgb/aAcc', 'rgb/mIoU', 'rgb/mAcc', 'aAcc', 'mIoU', 'mAcc'}
+    assert set(out) == {'rgb/aAcc', 'rgb/mIoU', 'rgb/mAcc', 'aAcc', 'mIoU', 'mAcc',
+                        'rgb/IoU.a', 'rgb/IoU.b'}
     assert out['aAcc'] == 50.0

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from fusionbench.analysis.equivalence import compare_tables, holm, summary_line, tost_paired
+from fusionbench.experiments.equivalence import compare_tables, holm, summary_line, tost_paired
 from fusionbench.cli import main
 from fusionbench.experiments.tables import get_table
 
