@@ -18,6 +18,10 @@ custom_hooks = [dict(type='FiniteLossHook'), dict(type='GammaSparsityHook', inte
                 dict(type='GammaDynamicsHook', interval=50)]
 # No evaluator here: the config's task supplies it (fusionbench.tasks; segmentation's is
 # MultiHeadIoUMetric) when a protocol resolves the config; a config may still set its own.
+# Training curves (loss, learning rate, validation metrics at each logged iteration) as JSON in
+# each run's work dir (<work_dir>/<timestamp>/vis_data/scalars.json). For TensorBoard, install
+# `tensorboard` and override: visualizer = dict(vis_backends=[dict(type='TensorboardVisBackend')])
+visualizer = dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend')])
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 resume = True
