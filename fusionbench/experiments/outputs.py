@@ -22,6 +22,7 @@ import uuid
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from fusionbench import registry
 from fusionbench.analysis.claims import judge
@@ -32,8 +33,8 @@ from fusionbench.experiments.protocols import get_protocol
 from fusionbench.experiments.tables import get_table
 from fusionbench.paths import reports_root, results_root
 from fusionbench.report.dynamics import dynamics_section, saturation_caveats, table_figures
-from fusionbench.report.per_class import per_class_section
 from fusionbench.report.markdown import ReportTable, render_index, render_report
+from fusionbench.report.per_class import per_class_section
 from fusionbench.report.plots import plot_heads, plot_metric_vs_params
 
 
@@ -173,6 +174,40 @@ def code_match(records: Sequence[dict]) -> str:
     return '; '.join(parts)
 
 
+def reference_section(protocol: str, root: str | Path, specs: Sequence[Any],
+                      records: Sequence[dict], reference: str | Path | None = None) -> list[str]:
+    """"Against the reference": these records against the reference's, cell by cell
+    (:func:`~fusionbench.experiments.equivalence.compare_tables`, default margin and level).
+
+    ``reference``: a results root (default: the checkout's ``results/``, the committed
+    reference). [] when there is no reference, it is ``root`` itself, or it has no runs of the
+    protocol.
+    """
+    from fusionbench.experiments.equivalence import (DEFAULT_ALPHA, DEFAULT_MARGIN,
+                                                     compare_tables, markdown_lines)
+    from fusionbench.paths import IN_CHECKOUT, project_root
+
+    if reference is None:
+        if not IN_CHECKOUT:
+            return []
+        reference = Path(project_root(), 'results')
+    runs = Path(reference) / protocol / 'runs'
+    if Path(reference).resolve() == Path(root).resolve() or not runs.is_dir():
+        return []
+    with warnings.catch_warnings():  # the reference's own invalid files are not this report's
+        warnings.simplefilter('ignore')
+        theirs = load_records(runs)
+    comparisons = compare_tables(records, theirs, specs, DEFAULT_MARGIN, DEFAULT_ALPHA)
+    lines = ['## Against the reference', '',
+             "These runs against the committed reference's runs of the same cells and seeds: per "
+             '(row, cell, column) a paired TOST (two one-sided t-tests of the per-seed '
+             f'difference against ±{DEFAULT_MARGIN:g}) with Holm\'s correction over all cells '
+             '(`python -m fusionbench compare` for another margin).', '']
+    if not comparisons:
+        return lines + ['No cell and seed is in both.', '']
+    return lines + markdown_lines(comparisons, DEFAULT_MARGIN, DEFAULT_ALPHA) + ['']
+
+
 def render_reports(protocol: str | None = None, root: str | None = None,
                    reports_dir: str | None = None, say=print) -> list[Path]:
     """Write the outputs of every table with runs and ``reports/<protocol>.md`` for ``protocol``
@@ -221,7 +256,8 @@ def render_reports(protocol: str | None = None, root: str | None = None,
                      f'{Path(root) / name}{os.sep}', '') for w in skipped)}
                 if skipped else {})},
             extra_sections=[dynamics_section(records, figures, reports_dir),
-                            per_class_section(specs, records)],
+                            per_class_section(specs, records),
+                            reference_section(name, root, specs, records)],
             extra_caveats=saturation_caveats(records)))
     if paths:
         paths.append(render_index(reports_dir))

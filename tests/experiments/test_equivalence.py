@@ -91,3 +91,19 @@ def test_the_compare_command(tmp_path, capsys, monkeypatch):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+def test_the_report_compares_with_the_reference(tmp_path):
+    from fusionbench.experiments.outputs import reference_section
+    write_runs(tmp_path / 'ref', [rec('cen', s, 40.0 + s) for s in range(3)])
+    mine = [rec('cen', s, 40.0 + s + 0.1 * (-1) ** s) for s in range(3)]
+    text = '\n'.join(reference_section('mini', tmp_path / 'mine', [get_table('table1')], mine,
+                                       reference=tmp_path / 'ref'))
+    assert text.startswith('## Against the reference')
+    assert '| table1 | `cen` | main | ensemble_miou | 3 |' in text
+    assert '3 of 3 comparisons equivalent within ±1' in text
+    # the reference itself, or a reference without this protocol: no section
+    assert reference_section('mini', tmp_path / 'ref', [get_table('table1')], mine,
+                             reference=tmp_path / 'ref') == []
+    assert reference_section('smoke', tmp_path / 'mine', [get_table('table1')], mine,
+                             reference=tmp_path / 'ref') == []
