@@ -22,11 +22,11 @@ from typing import Any
 
 import pandas as pd
 
-from fusionbench.analysis.claims import (CONTRADICTED, REPRODUCED, Claim, Verdict, headline,
-                                         value_decimals)
+from fusionbench.analysis.claims import (CONTRADICTED, PAIRED, REPRODUCED, Claim, Verdict,
+                                         headline, value_decimals)
 from fusionbench.analysis.files import atomic_write_text
 from fusionbench.analysis.paper import load_paper_table, spec_paper_value
-from fusionbench.analysis.stats import ci_names
+from fusionbench.analysis.stats import ci_names, paired_sd, seeds_needed
 
 SYMBOLS = {REPRODUCED: '✅', CONTRADICTED: '❌', 'undecided': '❔'}
 SYNTHETIC_WARNING = ('**These results are on synthetic data: they are not comparable in absolute '
@@ -77,6 +77,7 @@ def render_report(protocol: str, reports_dir: str | Path, tables: Iterable[Repor
     if synthetic:
         lines += [SYNTHETIC_WARNING, '']
     lines += ['## Claims', '', *(claim_lines or ['No claims declared for these tables.']), '']
+    lines += _seed_section([(c, v) for table in tables for c, v in table.verdicts])
     lines += _caveats_section(list(records), extra_caveats)
     for section in sections:
         lines += section
@@ -292,6 +293,42 @@ def _dataset(record: dict) -> str:
         return 'unknown'
     root = dataset.get('data_root')
     return f"{dataset['type']} ({root})" if root else str(dataset['type'])
+
+
+#: The difference the seed count is sized for, in the claim column's unit (the valid-default
+#: issue's target: a 2-point mIoU difference decidable; our choice of 80 % power).
+SEED_EFFECT, SEED_POWER = 2.0, 0.8
+
+
+def _seed_section(verdicts: Sequence[tuple[Claim, Verdict]], confidence: float = 0.95,
+                  effect: float = SEED_EFFECT, power: float = SEED_POWER) -> list[str]:
+    """How many seeds the claims need: per paired comparison, the standard deviation of its
+    per-seed differences (from its interval) and the seeds with which a true ``effect``-point
+    difference is decided with ``power`` (:func:`~fusionbench.analysis.stats.seeds_needed`).
+    [] when no claim has a paired comparison of ≥ 2 seeds."""
+    rows, needs = [], []
+    for claim, verdict in verdicts:
+        for c in verdict.comparisons:
+            if c.method != PAIRED or c.n_higher < 2 or not c.higher or not c.lower:
+                continue
+            sd = paired_sd(c.ci_low, c.ci_high, c.n_higher, confidence)
+            need = seeds_needed(sd, effect, confidence, power)
+            needs.append(need)
+            rows.append([f'`{claim.id}`', f'{c.higher} − {c.lower}', str(c.n_higher),
+                         fmt(sd, 2), MISSING if need is None else str(need)])
+    if not rows:
+        return []
+    most = max((n for n in needs if n is not None), default=None)
+    summary = (f'The largest need is {most} seeds.' if most is not None and None not in needs
+               else 'Some comparison needs more than 100 seeds (or has no spread estimate).')
+    return ['### Seeds', '',
+            f'Per paired comparison: the standard deviation of its per-seed differences (estimated '
+            f'from the seeds at hand) and the '
+            f'seeds with which a true {effect:g}-point difference would be decided '
+            f'({confidence:.0%} paired t-interval excluding 0) with {power:.0%} power. '
+            + summary, '',
+            *markdown_table(['claim', 'comparison', 'seeds', 'sd of differences',
+                             f'seeds for {effect:g} points'], rows), '']
 
 
 def _caveats_section(records: list[dict], extra: Sequence[str] = ()) -> list[str]:

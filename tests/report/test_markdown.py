@@ -226,3 +226,31 @@ def test_the_report_says_whether_records_belong_to_this_code(monkeypatch):
     line = outputs.code_match([same, old, {'config': {}}])
     assert line.startswith('1 of 3 records made by the code of this checkout; 1 by other code')
     assert line.endswith('1 without a code fingerprint to compare')
+
+
+def test_seeds_needed_by_hand():
+    import math
+
+    from scipy import stats
+
+    from fusionbench.analysis.stats import paired_sd, seeds_needed
+    assert seeds_needed(1.0, 2.0) == 5  # n = 4: 3.182 + 0.978 > 4.0; n = 5: 3.717 <= 4.472
+    assert seeds_needed(0.0, 2.0) == 2 and seeds_needed(math.nan, 2.0) is None
+    assert seeds_needed(50.0, 0.1) is None  # more than 100
+    # the sd behind a paired t-interval: half-width 1.0 of 4 seeds
+    assert paired_sd(-1.0, 1.0, 4) == pytest.approx(2 / stats.t.ppf(0.975, 3))
+    assert math.isnan(paired_sd(0.0, 1.0, 1))
+
+
+def test_the_seed_section_sizes_each_paired_claim():
+    from fusionbench.analysis.claims import Claim, Comparison, Verdict
+    from fusionbench.report.markdown import _seed_section
+    from scipy import stats
+    half = stats.t.ppf(0.975, 2) * 1.0 / 3 ** 0.5  # sd 1.0 over 3 seeds
+    claim = Claim('t.c', 't', 'a beats b', 'greater', 'ensemble_miou', ('a', 'b'))
+    paired = Comparison('a', 'b', 3.0, 3.0 - half, 3.0 + half, 3, 3, 'reproduced')
+    welch = Comparison('a', 'c', 3.0, 1.0, 5.0, 3, 2, 'reproduced', method='Welch t')
+    text = '\n'.join(_seed_section([(claim, Verdict('reproduced', '', (paired, welch)))]))
+    assert '| `t.c` | a − b | 3 | 1.00 | 5 |' in text and 'a − c' not in text
+    assert 'The largest need is 5 seeds.' in text
+    assert _seed_section([(claim, Verdict('undecided', '', (welch,)))]) == []
