@@ -8,8 +8,9 @@ and 48.9, respectively" (Wang et al., NeurIPS 2020, §4.1).
 CBN predicts a change of a BN's affine parameters from a conditioning input:
 ``γ̂ = γ + Δγ(e)``, ``β̂ = β + Δβ(e)``, with the predictor's last layer initialised to zero so
 the network starts as the unconditioned one (de Vries et al.). Here, at every fusion point
-(after the private norm of each 3×3 convolution, CEN's positions), with ``y`` the norm's output
-viewed ``[M, N, C, H, W]`` and modality 0 the condition (RGB: the first modality)::
+(after the private norm of each 3×3 convolution, CEN's positions), shapes ``[M*N, C, H, W]`` in
+and out, with ``y`` the norm's output viewed ``[M, N, C, H, W]`` and modality 0 the condition
+(RGB: the first modality)::
 
     e      = mean_{H,W} y_0                                   [N, C]
     δγ, δβ = W_2 · ReLU(W_1 · e + b_1) + b_2                  [N, M-1, C] each
@@ -64,7 +65,7 @@ class ConditionalBN(FusionModule):
         name='cbn',
         summary="conditional BN (de Vries et al. 2017): depth's BN output scaled and shifted "
                 'per channel by an MLP of the RGB features (pooled) at every 3×3 conv',
-        paper=f'de Vries et al., NeurIPS 2017 [45]; {SOURCE}', position='block',
+        paper=f'de Vries et al., NeurIPS 2017 [45]; {SOURCE}', position='block', stages=('all',),
         label='Conditional BN', tables=(ABLATIONS,),
         rows={ABLATIONS: (
             CardRow('cbn_unshared', 'CBN (depth BN conditioned on RGB), unshared convs',

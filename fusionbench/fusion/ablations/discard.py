@@ -46,7 +46,8 @@ class DiscardChannels(GammaRuleFusion):
         name='discard_channels',
         summary="zero CEN's unimportant channels (|γ| < θ in the own sub-part) instead of "
                 'exchanging them; half-channel ℓ1 kept',
-        paper=SOURCE, position='block', parameter_free=True, label='Discard, no exchange',
+        paper=SOURCE, position='block', stages=('all',), parameter_free=True,
+        label='Discard, no exchange',
         tables=(ABLATIONS,),
         rows={ABLATIONS: (
             CardRow('discard', 'discarding unimportant channels without exchanging',

@@ -31,8 +31,8 @@ W]``)::
 """
 from __future__ import annotations
 
-from torch import Tensor, nn
 import torch
+from torch import Tensor, nn
 
 from fusionbench import registry
 from fusionbench.fusion.ablations.common import (ABLATIONS, SOURCE, check_multimodal,
@@ -66,7 +66,8 @@ class FixedExchange(FusionModule):
         name='fixed_exchange',
         summary='exchange a fixed portion of each modality\'s channels (first 30 % of its '
                 'sub-part) at every 3×3 conv; no ℓ1, no threshold',
-        paper=SOURCE, position='block', parameter_free=True, label='Fixed 30 % exchange',
+        paper=SOURCE, position='block', stages=('all',), parameter_free=True,
+        label='Fixed 30 % exchange',
         extra={'portion': 0.3}, tables=(ABLATIONS,),
         rows={ABLATIONS: (
             CardRow('fixed30', 'fixed 30 % of channels exchanged after every 3×3 conv '
@@ -91,4 +92,4 @@ class FixedExchange(FusionModule):
         return torch.where(replace, mixed, y).reshape(x.shape), {}
 
     def extra_repr(self) -> str:
-        return f'portion={self.portion}, channels replaced per modality={int(self.replaced[0].sum())}'
+        return f'portion={self.portion}, replaced per modality={int(self.replaced[0].sum())}'

@@ -59,7 +59,7 @@ class RandomExchange(FusionModule):
         name='random_exchange',
         summary='exchange a random 30 % of each modality\'s sub-part, re-drawn every training '
                 'step (fixed draw at test time); no ℓ1, no threshold',
-        paper=SOURCE, position='block', parameter_free=True,
+        paper=SOURCE, position='block', stages=('all',), parameter_free=True,
         label='Random exchange (ShuffleNet-like)', extra={'portion': 0.3}, tables=(ABLATIONS,),
         rows={ABLATIONS: (
             CardRow('random_exchange', 'random channel exchange (ShuffleNet-like), 30 % '

@@ -59,7 +59,8 @@ class SumExchange(GammaRuleFusion):
         name='sum_exchange',
         summary="add the others' mean to CEN's unimportant channels (|γ| < θ in the own "
                 'sub-part) instead of replacing them; optional learnt soft gate',
-        paper=SOURCE, position='block', label='Sum instead of replace', tables=(ABLATIONS,),
+        paper=SOURCE, position='block', stages=('all',), label='Sum instead of replace',
+        tables=(ABLATIONS,),
         rows={ABLATIONS: (
             CardRow('sum', 'summing instead of replacing (Eq. 6 without its first term)',
                     {**CEN_RULE, 'gate': False}, paper_row='sum'),
