@@ -271,8 +271,9 @@ class MultiModalResNet(BaseModule):
                 raise ValueError(f'fusion stage {stage} is outside the built stages '
                                  f'{self.first_stage}..{self.last_stage}')
             if position == 'block':
+                blocks = self._fusion_blocks(cfg, stage)
                 for index, block in enumerate(self.stages[stage - 1]):
-                    if cfg.get('blocks') is not None and index not in tuple(cfg['blocks']):
+                    if index not in blocks:
                         continue
                     for norm_name in self._after_norms(cfg, block):
                         point = FusionPoint(f'layer{stage}.{index}.{norm_name}', 'block', stage,
@@ -291,6 +292,18 @@ class MultiModalResNet(BaseModule):
                         'MultiModalResNet keeps every stream (use the commonly-used setting: '
                         'SeparateStreamsResNet)')
                 self.stage_fusions[str(stage)] = module
+
+    def _fusion_blocks(self, cfg: dict, stage: int) -> range | tuple[int, ...]:
+        """The block indices of ``stage`` a block-position fusion enters (``cfg['blocks']`` or
+        all); raises ``ValueError`` for an index the stage does not have."""
+        count = len(self.stages[stage - 1])
+        wanted = cfg.get('blocks')
+        if wanted is None:
+            return range(count)
+        wanted = tuple(wanted)
+        if not wanted or any(not isinstance(i, int) or not 0 <= i < count for i in wanted):
+            raise ValueError(f'fusion blocks={wanted!r}: stage {stage} has blocks 0..{count - 1}')
+        return wanted
 
     @staticmethod
     def _after_norms(cfg: dict, block: _Block) -> tuple[str, ...]:
