@@ -20,7 +20,12 @@ and out, with ``y`` the norm's output viewed ``[M, N, C, H, W]`` and modality 0 
 Since ``y_m = γ_m x̂_m + β_m``, this is the BN of modality ``m`` with ``γ̂ = γ_m (1 + δγ_m)``
 and ``β̂ = β_m (1 + δγ_m) + δβ_m``: CBN with its predictor reparametrised on the norm's output
 (the fusion module sees the output, not ``x̂``; dividing by ``γ`` to recover ``x̂`` would be
-unstable near 0). The modulation is per sample and per channel.
+unstable near 0).
+
+- **Which channels**: every channel of every modality but the first (for RGB-D: all of depth's);
+  RGB passes unchanged. No channel is exchanged, selected or dropped.
+- **When chosen, how often**: the modulation is recomputed at every forward pass, per sample
+  and per channel, from that sample's RGB features (in training and evaluation alike).
 
 Our choices where the paper is silent: the conditioning embedding ``e`` is the RGB features at
 the same point, globally average-pooled (so the condition is as local as the modulated BN);
