@@ -222,3 +222,22 @@ def test_cards_point_to_the_paper_rows():
         for row in card.rows['ablations']:
             assert row.paper_row in paper, row
             assert registry.FUSIONS.get(card.name) is not None
+
+
+def test_gamma_rule_variants_follow_cens_l1_under_the_official_fidelity():
+    from mmengine.config import Config
+
+    from fusionbench.fidelity import OFFICIAL
+
+    for name in ('sum_exchange', 'discard_channels'):
+        cfg = Config(dict(model=dict(type='MultiModalSegmentor', fusion=dict(
+            type=name, l1_weight=5e-3)), train_cfg=dict(type='IterBasedTrainLoop', max_iters=30),
+            custom_hooks=[]))
+        OFFICIAL.apply(cfg)
+        assert (cfg.model.fusion.l1_weight, cfg.model.fusion.l1_repeats) == (2e-4, 'heads')
+        module, norm = build(dict(type=name, l1_weight=0.5, l1_repeats='heads'))
+        _, losses = module(_gamma_rule_input(norm), norm)
+        assert losses['loss_l1'].item() == pytest.approx(
+            3 * 0.5 * (norm.weight.abs() * subpart_mask(2, 10)).sum().item())  # M + 1 heads
+    with pytest.raises(ValueError, match="l1_repeats must be a positive int or 'heads'"):
+        build(dict(type='discard_channels', l1_repeats=0))

@@ -82,17 +82,26 @@ class GammaRuleFusion(FusionModule):
             ``'none'``.
         l1_weight: λ, or ``{point name: λ}`` (a protocol's per-layer calibration; a point the
             dict does not name raises ``KeyError``).
+        l1_repeats: a positive int, or ``'heads'`` (``M + 1``): how many times the ℓ1 term
+            enters the loss, as CEN's (the public code's fidelity mode sets ``'heads'``).
 
-    Raises ``ValueError`` for fewer than 2 modalities, shared norms or an unknown ``l1``.
+    Raises ``ValueError`` for fewer than 2 modalities, shared norms, an unknown ``l1`` or a bad
+    ``l1_repeats``.
     """
 
     def __init__(self, point: FusionPoint, threshold: float = 2e-2, l1: str = 'half',
-                 l1_weight: float | dict = 5e-3):
+                 l1_weight: float | dict = 5e-3, l1_repeats: int | str = 1):
         super().__init__(point)
         name = self.card.name
         check_multimodal(name, point)
         if l1 not in L1_MODES:
             raise ValueError(f'{name} l1 must be one of {L1_MODES}, got {l1!r}')
+        if l1_repeats == 'heads':
+            l1_repeats = point.num_modalities + 1
+        if isinstance(l1_repeats, bool) or not isinstance(l1_repeats, int) or l1_repeats < 1:
+            raise ValueError(f"{name} l1_repeats must be a positive int or 'heads', got "
+                             f'{l1_repeats!r}')
+        self.l1_repeats = l1_repeats
         if isinstance(l1_weight, dict):
             if point.name not in l1_weight:
                 raise KeyError(f'{name} l1_weight per layer names no λ for {point.name} (it '
@@ -124,7 +133,8 @@ class GammaRuleFusion(FusionModule):
         gamma = norm.weight
         if self.l1 == 'none':
             return gamma, {}
-        return gamma, {'loss_l1': self.l1_weight * (gamma.abs() * self.penalised).sum()}
+        weight = self.l1_repeats * self.l1_weight
+        return gamma, {'loss_l1': weight * (gamma.abs() * self.penalised).sum()}
 
     def extra_repr(self) -> str:
         return f'θ={self.threshold}, l1={self.l1!r}, λ={self.l1_weight}'

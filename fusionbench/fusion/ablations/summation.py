@@ -45,8 +45,8 @@ class SumExchange(GammaRuleFusion):
     replacing them (module docstring).
 
     Args:
-        point, threshold, l1, l1_weight: as :class:`~fusionbench.fusion.ablations.common.
-            GammaRuleFusion` (CEN's rule and ℓ1).
+        point, threshold, l1, l1_weight, l1_repeats: as :class:`~fusionbench.fusion.
+            ablations.common.GammaRuleFusion` (CEN's rule and ℓ1).
         gate: learn a soft gate ``σ(a)`` ``[M, C]`` on the added term (False: plain sum).
 
     Raises ``ValueError`` for fewer than 2 modalities, shared norms or an unknown ``l1``;
@@ -68,8 +68,8 @@ class SumExchange(GammaRuleFusion):
                     {**CEN_RULE, 'gate': True}, paper_row='sum_gated'))})
 
     def __init__(self, point: FusionPoint, threshold: float = 2e-2, l1: str = 'half',
-                 l1_weight: float | dict = 5e-3, gate: bool = False):
-        super().__init__(point, threshold, l1, l1_weight)
+                 l1_weight: float | dict = 5e-3, l1_repeats: int | str = 1, gate: bool = False):
+        super().__init__(point, threshold, l1, l1_weight, l1_repeats)
         self.gated = bool(gate)
         if self.gated:
             self.gate_logit = nn.Parameter(torch.zeros(point.num_modalities, point.channels))
