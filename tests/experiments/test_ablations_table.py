@@ -144,3 +144,35 @@ def test_run_ablations_smoke_end_to_end(one_thread):
         > df.loc['cen', 'params_total_m']
     report = render_reports('smoke')[-2].read_text(encoding='utf-8')
     assert 'ablations.cen_beats_random_exchange' in report
+
+
+def _card(*rows):
+    from fusionbench.fusion.base import FusionCard
+    return FusionCard(name='mine', summary='a user method', paper='-', position='block',
+                      stages=('all',), tables=('ablations',), rows={'ablations': rows})
+
+
+def test_a_plugin_row_comes_last_marked_as_ours(monkeypatch):
+    from fusionbench.experiments import tables
+    from fusionbench.fusion.base import CardRow, fusion_cards
+
+    cards = fusion_cards('ablations') + [_card(CardRow('aaa_mine', 'mine', {'stages': (1,)}))]
+    monkeypatch.setattr(tables, 'fusion_cards', lambda table=None: cards)
+    spec = tables.ablations()
+    assert [r.id for r in spec.rows] == PAPER_ORDER + ['aaa_mine']
+    row = spec.row('aaa_mine')
+    assert row.note == "not in the paper's §4.1" and spec_paper_value(spec, row, 'ensemble_miou') \
+        is None
+    assert row.cells['main'].overrides == {'model.fusion': {'type': 'mine', 'stages': (1,)}}
+    assert spec.claims[-1].id == 'ablations.cen_beats_aaa_mine'
+    assert 'our addition' in spec.claims[-1].text
+
+
+def test_duplicate_row_ids_fail_naming_them(monkeypatch):
+    from fusionbench.experiments import tables
+    from fusionbench.fusion.base import CardRow, fusion_cards
+
+    cards = fusion_cards('ablations') + [_card(CardRow('sum', 'another sum'))]
+    monkeypatch.setattr(tables, 'fusion_cards', lambda table=None: cards)
+    with pytest.raises(ValueError, match=r"declare the row ids \['sum'\] twice"):
+        tables.ablation_rows()
