@@ -105,7 +105,9 @@ OFFICIAL = Fidelity(
                 're-creation',
     backbone=dict(norm_eval=True),
     decode_head={'RefineNetDecoder': dict(residual='relu', align_corners=True)},
-    fusion={'cen': dict(l1_weight=2e-4, l1_repeats='heads')},
+    # the §4.1 variants with CEN's ℓ1 (fusionbench.fusion.ablations) follow CEN's λ
+    fusion={name: dict(l1_weight=2e-4, l1_repeats='heads')
+            for name in ('cen', 'sum_exchange', 'discard_channels')},
     lr_stages=dict(encoder_factors=(1.0, 0.5, 0.2), decoder_factors=(1.0, 0.5, 7 / 30)))
 
 #: The fidelity modes by name.

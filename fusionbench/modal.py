@@ -13,6 +13,8 @@ keeps a global modality count.
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -121,6 +123,35 @@ class SharedNorm(nn.Module):
         """Initialise from one ``BatchNorm2d`` state dict."""
         self.norm.load_state_dict({k: v for k, v in state.items()
                                    if k in self.norm.state_dict()}, strict=False)
+
+
+class ModalityConv(nn.Module):
+    """``M`` private copies of one convolution, each applied to its modality's rows of the stack
+    (unshared convolutions inside a stacked network; the §4.1 CBN ablation with unshared convs).
+
+    Args:
+        conv: the template ``nn.Conv2d`` (its hyper-parameters; each copy starts from its weights).
+        num_modalities: ``M``.
+
+    Shapes: ``[M*N, C_in, H, W]`` -> ``[M*N, C_out, H', W']``; copy ``m`` is ``convs[m]``.
+    """
+
+    def __init__(self, conv: nn.Conv2d, num_modalities: int):
+        super().__init__()
+        self.num_modalities = num_modalities
+        self.convs = nn.ModuleList(copy.deepcopy(conv) for _ in range(num_modalities))
+
+    @property
+    def out_channels(self) -> int:
+        return self.convs[0].out_channels
+
+    @property
+    def in_channels(self) -> int:
+        return self.convs[0].in_channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        parts = split_modalities(x, self.num_modalities).unbind(0)
+        return torch.cat([conv(part) for conv, part in zip(self.convs, parts)], dim=0)
 
 
 NORMS = {'private': ModalityNorm, 'shared': SharedNorm}

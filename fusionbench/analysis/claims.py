@@ -467,3 +467,17 @@ def table2_claims(paper_rows: Sequence[str], additions: Sequence,
             ('cen', *(f'{card.name}_{stage}' for stage in card.stages)),
             lower_columns=_TABLE2_SETTINGS, average_margin=2.0))
     return claims
+
+
+def ablation_claims(rows: Sequence[str], additions: set | frozenset = frozenset(),
+                    higher_is_better: bool = True) -> list[Claim]:
+    """The ``ablations`` table's claims (source: the paper, §4.1, "All above ablations support
+    the optimal design of our architecture"): CEN's ensemble mIoU beats each variant's, one
+    claim per variant row (``ablations.cen_beats_<row>``), each a paired per-seed test like
+    Table 1's. ``additions``: row ids not in the paper (marked as our addition)."""
+    beats = better_kind(higher_is_better)
+    return [Claim(f'ablations.cen_beats_{row}', 'ablations',
+                  f'CEN beats the ablation {row!r} on the ensemble mIoU'
+                  + (" (our addition, not in the paper's §4.1)" if row in additions else ''),
+                  beats, 'ensemble_miou', ('cen', row))
+            for row in rows]

@@ -515,3 +515,65 @@ def table2() -> TableSpec:
         plots=[dict(name='miou_vs_fusion_params', y_col='ensemble_miou', **plot),
                dict(name='common_miou_vs_fusion_params', y_col='common_miou', **plot)],
     )
+
+
+# ----------------------------------------------------------------------------- §4.1 ablations
+ABLATIONS = 'ablations'
+
+
+def ablation_rows() -> list[Row]:
+    """The ``ablations`` table's rows: CEN (Table 1's cell), every row of every fusion card that
+    opts in to the table (:class:`~fusionbench.fusion.base.CardRow`: Table 1's private-BN config
+    plus ``model.fusion`` and the row's other overrides, the configs-as-diffs of Table 2), and
+    the concat-fusion ensemble (CEN's cell with :data:`~fusionbench.models.concat_ensemble.
+    CONCAT_ENSEMBLE`). Ordered as the paper's ``reported/ablations.csv``; rows not in the
+    paper (a plugin's) after them, by id, noted "not in the paper's §4.1".
+    """
+    from fusionbench.analysis.paper import load_paper_table
+    from fusionbench.models.concat_ensemble import CONCAT_ENSEMBLE
+
+    cen = Cell(T1.format('cen-directed-l1half'))
+    rows = [Row('cen', 'CEN (channel exchanging)', {MAIN_CELL: cen}, paper_row='cen',
+                method='cen'),
+            Row('concat_ensemble', 'CEN with a concat-fusion block instead of the ensemble of '
+                'experts', {MAIN_CELL: Cell(cen.config, copy.deepcopy(CONCAT_ENSEMBLE))},
+                paper_row='concat_ensemble', method='cen')]
+    for card in fusion_cards(ABLATIONS):
+        for spec in card.rows.get(ABLATIONS, ()):
+            overrides = {'model.fusion': dict(type=card.name, **copy.deepcopy(spec.fusion)),
+                         **copy.deepcopy(spec.overrides)}
+            rows.append(Row(spec.id, spec.label,
+                            {MAIN_CELL: Cell(T1.format('private-bn'), overrides)},
+                            paper_row=spec.paper_row,
+                            note='' if spec.paper_row else "not in the paper's §4.1",
+                            method=card.name))
+    ids = [row.id for row in rows]
+    duplicated = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicated:
+        raise ValueError(f'ablations: fusion cards declare the row ids {duplicated} twice')
+    order = {key: index for index, key in enumerate(load_paper_table(ABLATIONS)['row'])}
+    return sorted(rows, key=lambda r: (order.get(r.paper_row, len(order)), r.id))
+
+
+@registry.TABLES.register_module(name=ABLATIONS)
+def ablations() -> TableSpec:
+    """The paper's additional ablations (§4.1): CEN against each variant of its design, on the
+    same base config, backbone, data and seeds (NYUDv2, RefineNet-101, single-scale in the
+    paper; the protocol's otherwise). Columns as Table 1: per-modality and ensemble mean IoU;
+    the paper reports the ensemble only."""
+    from fusionbench.analysis.claims import ablation_claims
+    from fusionbench.tasks.base import get_task
+
+    rows = ablation_rows()
+    return TableSpec(
+        name=ABLATIONS,
+        title='§4.1 additional ablations: CEN against variants of its design (mean IoU, %)',
+        rows=rows,
+        metric_specs=[Metric('rgb_miou', 'rgb'), Metric('depth_miou', 'depth'),
+                      Metric('ensemble_miou', 'ensemble')],
+        paper_columns={'ensemble_miou': 'ensemble_miou'},
+        constant_columns={'params_total_m': params_m('total'),
+                          'method': RowValue({r.id: r.method for r in rows})},
+        claims=ablation_claims([r.id for r in rows if r.id != 'cen'],
+                               {r.id for r in rows if r.paper_row is None},
+                               get_task(SEGMENTATION).metric().higher_is_better))

@@ -34,8 +34,9 @@ from fusionbench import registry
 FusionOutput = tuple[Tensor, dict[str, Tensor]]
 POSITIONS = ('block', 'stage')
 #: Fusion config keys that say where the modules go (read by the backbone, not the module):
-#: ``stages`` (1..4) and, for block positions, ``after_norms`` (which 3×3 convs' norms).
-PLACEMENT_KEYS = ('stages', 'after_norms')
+#: ``stages`` (1..4) and, for block positions, ``after_norms`` (which 3×3 convs' norms, or
+#: ``'first'``: the first 3×3 conv's) and ``blocks`` (which blocks of each stage, by index).
+PLACEMENT_KEYS = ('stages', 'after_norms', 'blocks')
 #: The stage sets of ``'stage'`` positions, by the paper's names (Table 2: early = after stage 2,
 #: middle = after stage 3, late = after stage 4, all = after stages 1-4).
 STAGE_SETS = {'early': (2,), 'middle': (3,), 'late': (4,), 'all': (1, 2, 3, 4)}
@@ -72,6 +73,20 @@ class FusionPoint:
 
 
 @dataclass(frozen=True)
+class CardRow:
+    """A row a method contributes to a table that lists configurations, not a stage grid
+    (e.g. the §4.1 ablations): its id, label, the ``model.fusion`` arguments beyond ``type``
+    (placement keys included), further cell overrides, and the paper's row key (None: not in
+    the paper)."""
+
+    id: str
+    label: str
+    fusion: dict = field(default_factory=dict)
+    overrides: dict = field(default_factory=dict)
+    paper_row: str | None = None
+
+
+@dataclass(frozen=True)
 class FusionCard:
     """A fusion method's model card, as data (shown by ``fusionbench list fusions``).
 
@@ -97,6 +112,8 @@ class FusionCard:
             ``tables`` without one is our addition, shown "not in the paper".
         inferred_design: the design is inferred from the paper's parameter counts (the
             parameter table allows 5 % instead of 0.1 M).
+        rows: ``{table: (CardRow, ...)}``: the method's rows of tables that list
+            configurations rather than a stage grid (the ``ablations`` table).
     """
 
     name: str
@@ -112,6 +129,7 @@ class FusionCard:
     tables: tuple[str, ...] = ()
     paper_rows: dict = field(default_factory=dict)
     inferred_design: bool = False
+    rows: dict = field(default_factory=dict)
 
     @property
     def display(self) -> str:

@@ -1,4 +1,5 @@
 """Models: the multimodal ResNet encoder, the RefineNet decoder, the segmentor."""
+from fusionbench.models.concat_ensemble import ConcatEnsembleSegmentor
 from fusionbench.models.psp import DilatedMultiModalResNet, MultiModalPSPHead
 from fusionbench.models.refinenet import RefineNetDecoder
 from fusionbench.models.resnet import MultiModalResNet, UnsharedResNet
@@ -7,4 +8,5 @@ from fusionbench.models.separate_streams import SeparateStreamsResNet, SeparateS
 
 __all__ = ['MultiModalResNet', 'UnsharedResNet', 'RefineNetDecoder', 'MultiModalSegmentor',
            'MultiModalDataPreprocessor', 'SeparateStreamsResNet',
-           'SeparateStreamsSegmentor', 'DilatedMultiModalResNet', 'MultiModalPSPHead']
+           'SeparateStreamsSegmentor', 'DilatedMultiModalResNet', 'MultiModalPSPHead',
+           'ConcatEnsembleSegmentor']

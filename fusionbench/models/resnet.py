@@ -27,8 +27,8 @@ from fusionbench import compat, registry
 from fusionbench.fusion.base import FusionModule, FusionPoint, build_fusion, fusion_class
 from fusionbench.models.init import run_seed, seeded
 from fusionbench.models.layout import cpu_channels_last
-from fusionbench.modal import (ModalityNorm, SharedNorm, build_norm, freeze_norm_statistics,
-                               split_modalities)
+from fusionbench.modal import (ModalityConv, ModalityNorm, SharedNorm, build_norm,
+                               freeze_norm_statistics, split_modalities)
 
 LossDict = dict[str, Tensor]
 ARCH = {18: ('basic', (2, 2, 2, 2)), 34: ('basic', (3, 4, 6, 3)),
@@ -156,7 +156,9 @@ class MultiModalResNet(BaseModule):
         fusion: fusion config, e.g. ``dict(type='cen', stages=(1, 2, 3, 4), threshold=2e-2)``;
             ``stages`` picks the stages whose points get a fusion module; for block-position
             methods ``after_norms`` (default: every 3×3 conv's norm, ``('bn1', 'bn2')`` in a
-            basic block, ``('bn2',)`` in a bottleneck) picks the norms within each block.
+            basic block, ``('bn2',)`` in a bottleneck; ``'first'``: the first 3×3 conv's, the
+            strided one in a stage's first block) picks the norms within each block and
+            ``blocks`` (default: all) the block indices within each stage.
         pretrained: local path of a torchvision ImageNet state dict (``resnet101-*.pth``);
             loaded by :meth:`init_weights`. Nothing is ever downloaded.
         first_stage, last_stage: build only stages ``first_stage..last_stage`` (the stem only
@@ -168,6 +170,11 @@ class MultiModalResNet(BaseModule):
             mode; γ/β still trained), as the CEN public code does (``fidelity='official'``,
             :mod:`fusionbench.fidelity`). Default False: per-modality batch statistics, the
             paper's text.
+        conv_sharing: ``'shared'`` (default: one convolution runs on the whole stack) or
+            ``'private'``: every convolution becomes a :class:`~fusionbench.modal.ModalityConv`
+            (one copy per modality; unshared convolutions with fusion points between the
+            streams, as the §4.1 CBN ablation with unshared convolutions needs). ImageNet
+            weights load into every modality's copy.
 
     Shapes: ``forward([M*N, C_in, H, W])`` -> ``([l1, l2, l3, l4], losses)`` with ``l_s`` of
     shape ``[M*N, C_s, H/2^(s+1), W/2^(s+1)]``, ``C_s = 64·w·2^(s-1)·expansion``. On CPU the
@@ -179,8 +186,11 @@ class MultiModalResNet(BaseModule):
                  width: float = 1.0, norm_sharing: str = 'private', norm_kind: str = 'bn',
                  fusion: dict | None = None, pretrained: str | None = None,
                  first_stage: int = 1, last_stage: int = 4, norm_eval: bool = False,
-                 init_cfg: dict | None = None):
+                 conv_sharing: str = 'shared', init_cfg: dict | None = None):
         super().__init__(init_cfg)
+        if conv_sharing not in ('shared', 'private'):
+            raise ValueError(f"conv_sharing must be 'shared' or 'private', got {conv_sharing!r}")
+        self.conv_sharing = conv_sharing
         self.norm_eval = norm_eval
         if not 1 <= first_stage <= last_stage <= 4:
             raise ValueError(f'need 1 <= first_stage <= last_stage <= 4, got {first_stage}, '
@@ -224,6 +234,8 @@ class MultiModalResNet(BaseModule):
                 inplanes = planes * expansion
             self.add_module(f'layer{stage}', nn.ModuleList(blocks))
             self.out_channels.append(inplanes)
+        if conv_sharing == 'private':
+            self._unshare_convs()
         self.stage_fusions = nn.ModuleDict()
         if fusion is not None and fusion.get('type') != 'none':
             self._build_fusions(fusion)
@@ -234,6 +246,16 @@ class MultiModalResNet(BaseModule):
         if mode and self.norm_eval:
             freeze_norm_statistics(self)
         return self
+
+    def _unshare_convs(self) -> None:
+        """Replace every convolution by a :class:`ModalityConv` of ``num_modalities`` copies
+        (before the fusions are built: their own convolutions stay as they are)."""
+        convs = [(name, module) for name, module in self.named_modules()
+                 if isinstance(module, nn.Conv2d)]
+        for name, conv in convs:
+            parent_name, _, attr = name.rpartition('.')
+            parent = self.get_submodule(parent_name) if parent_name else self
+            setattr(parent, attr, ModalityConv(conv, self.num_modalities))
 
     @property
     def stages(self) -> list[nn.ModuleList]:
@@ -249,7 +271,10 @@ class MultiModalResNet(BaseModule):
                 raise ValueError(f'fusion stage {stage} is outside the built stages '
                                  f'{self.first_stage}..{self.last_stage}')
             if position == 'block':
+                blocks = self._fusion_blocks(cfg, stage)
                 for index, block in enumerate(self.stages[stage - 1]):
+                    if index not in blocks:
+                        continue
                     for norm_name in self._after_norms(cfg, block):
                         point = FusionPoint(f'layer{stage}.{index}.{norm_name}', 'block', stage,
                                             block.fusion_channels(norm_name),
@@ -268,12 +293,26 @@ class MultiModalResNet(BaseModule):
                         'SeparateStreamsResNet)')
                 self.stage_fusions[str(stage)] = module
 
+    def _fusion_blocks(self, cfg: dict, stage: int) -> range | tuple[int, ...]:
+        """The block indices of ``stage`` a block-position fusion enters (``cfg['blocks']`` or
+        all); raises ``ValueError`` for an index the stage does not have."""
+        count = len(self.stages[stage - 1])
+        wanted = cfg.get('blocks')
+        if wanted is None:
+            return range(count)
+        wanted = tuple(wanted)
+        if not wanted or any(not isinstance(i, int) or not 0 <= i < count for i in wanted):
+            raise ValueError(f'fusion blocks={wanted!r}: stage {stage} has blocks 0..{count - 1}')
+        return wanted
+
     @staticmethod
     def _after_norms(cfg: dict, block: _Block) -> tuple[str, ...]:
         """The block's norms a block-position fusion follows (``cfg['after_norms']`` or all)."""
         wanted = cfg.get('after_norms')
         if wanted is None:
             return block.exchange_norms
+        if wanted == 'first':
+            return block.exchange_norms[:1]
         wanted = (wanted,) if isinstance(wanted, str) else tuple(wanted)
         unknown = [n for n in wanted if n not in block.exchange_norms]
         if unknown or not wanted:
@@ -361,6 +400,7 @@ class MultiModalResNet(BaseModule):
             module.load_single_norm(sub)
             loaded.update(prefix + k for k in sub)
         convs = {k: v for k, v in state.items() if k not in loaded and not k.startswith('fc.')}
+        convs = self._per_modality_convs(convs, own)
         for key, value in convs.items():
             if key not in own:
                 raise KeyError(f'{path}: unexpected key {key} for ResNet-{self.depth}')
@@ -372,6 +412,21 @@ class MultiModalResNet(BaseModule):
             raise KeyError(f'{path} lacks {len(missing)} weights of ResNet-{self.depth}, e.g. '
                            f'{missing[0]}')
         self.load_state_dict(convs, strict=False)
+
+    def _per_modality_convs(self, convs: dict, own: dict) -> dict:
+        """With private convolutions, ``conv1.weight`` -> ``conv1.convs.<m>.weight`` for every
+        modality ``m`` (each copy starts from the one ImageNet convolution)."""
+        if self.conv_sharing != 'private':
+            return convs
+        out = {}
+        for key, value in convs.items():
+            module, _, param = key.rpartition('.')
+            if key in own or f'{module}.convs.0.{param}' not in own:
+                out[key] = value
+                continue
+            out.update({f'{module}.convs.{m}.{param}': value
+                        for m in range(self.num_modalities)})
+        return out
 
     def _builds(self, key: str) -> bool:
         """Whether a torchvision key belongs to the stages this network builds."""
