@@ -46,7 +46,8 @@ TASK_SOURCE = 'fusionbench/tasks/{task}'
 #: ``{module prefix: source folder}``: a run depends on the files of the methods its config
 #: names (and the modules of those packages they import), not on every method's file -- adding
 #: a method does not invalidate the records of the others.
-METHOD_PACKAGES = {'fusionbench.baselines': 'baselines'}
+METHOD_PACKAGES = {'fusionbench.baselines': 'baselines',
+                   'fusionbench.fusion.ablations': 'fusionbench/fusion/ablations'}
 #: Every result source (the union over tasks and methods).
 RESULT_SOURCES = (*CORE_SOURCES, 'fusionbench/tasks', *METHOD_PACKAGES.values())
 #: Length of the fingerprint kept in records (hex digits of SHA-1).
@@ -73,7 +74,9 @@ def source_files(root, sources: Iterable[str] = RESULT_SOURCES) -> list[str]:
             raise FileNotFoundError(f'code fingerprint: {path} does not exist (expected a file '
                                     'or folder of the fusionbench source tree)')
         for folder, dirs, names in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if d != '__pycache__' and not d.startswith('.'))
+            # a method package inside a source folder is hashed only when listed itself
+            dirs[:] = sorted(d for d in dirs if d != '__pycache__' and not d.startswith('.')
+                             and _relative(source, path, folder, d) not in _METHOD_FOLDERS)
             files += [os.path.join(source, os.path.relpath(os.path.join(folder, n), path))
                       for n in names if n.endswith('.py')]
     return sorted({f.replace(os.sep, '/') for f in files})
@@ -143,6 +146,16 @@ def short_hash(content: Any) -> str:
     cannot hold are written with ``str``): the one way run ids and artifact keys are made."""
     payload = json.dumps(content, sort_keys=True, default=str)
     return hashlib.sha1(payload.encode()).hexdigest()[:FINGERPRINT_DIGITS]
+
+
+_METHOD_FOLDERS = frozenset(METHOD_PACKAGES.values())
+
+
+def _relative(source: str, path: str, folder: str, name: str) -> str:
+    """The source-relative POSIX name of sub-folder ``name`` of ``folder`` (under ``path``,
+    which is where ``source`` lives)."""
+    return os.path.join(source, os.path.relpath(os.path.join(folder, name), path)).replace(
+        os.sep, '/')
 
 
 def _type_names(node: Any):

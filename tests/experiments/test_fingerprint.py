@@ -201,3 +201,14 @@ def test_a_run_made_for_another_table_is_adopted_not_retrained(monkeypatch, tmp_
     assert (adopted['table'], adopted['row'], adopted['metrics']) == \
         ('lambda_sweep', 'cen_x1', record['metrics'])
     assert adopted['reused_from'] == f'table1/{cen.record_name}'
+
+
+def test_a_method_package_inside_the_core_is_hashed_only_by_its_runs():
+    """The ablation variants live under fusionbench/fusion/ but enter only their own runs."""
+    core = source_files(REPO_ROOT, run_sources('segmentation'))
+    assert 'fusionbench/fusion/cen.py' in core
+    assert not any(f.startswith('fusionbench/fusion/ablations/') for f in core)
+    assert 'fusionbench/fusion/ablations/fixed_exchange.py' in source_files(REPO_ROOT)
+    fixed = {'model': {'type': 'MultiModalSegmentor', 'fusion': {'type': 'fixed_exchange'}}}
+    assert 'fusionbench/fusion/ablations/fixed_exchange.py' in method_sources(fixed)
+    assert 'fusionbench/fusion/ablations/random_exchange.py' not in method_sources(fixed)
