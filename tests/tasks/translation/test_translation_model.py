@@ -233,8 +233,12 @@ def test_train_step_reduces_l1_on_a_fixed_batch():
 
 def test_val_step_no_grad_and_errors():
     model = _model(m=2).eval()
-    out = model.val_step(_data())
-    assert set(out) == {'0', '1', ENSEMBLE} and not out[ENSEMBLE].requires_grad
+    data = _data()
+    out = model.val_step(data)
+    assert len(out) == 2 and set(out[0]['pred']) == {'0', '1', ENSEMBLE}
+    assert not out[0]['pred'][ENSEMBLE].requires_grad
+    assert out[0]['pred'][ENSEMBLE].shape == (3, 32, 32)
+    assert torch.equal(out[1]['target'], data['target'][1])
     assert model.primary_head() == ENSEMBLE
     with pytest.raises(ValueError, match='got 3 input domains'):
         model.val_step(_data(m=3))
