@@ -51,7 +51,7 @@ def plateau_check(iterations: list[int], values: list[float], max_iters: int,
                 'gain': math.nan, 'threshold': gain, 'plateaued': None, 'metric': metric}
     delta = (float(values[-1]) - float(values[early[-1]])) * (1 if higher_is_better else -1)
     return {'from_iter': int(iterations[early[-1]]), 'to_iter': int(iterations[-1]),
-            'gain': round(delta, 2), 'threshold': gain, 'plateaued': bool(delta < gain),
+            'gain': round(delta, 4), 'threshold': gain, 'plateaued': bool(delta < gain),
             'metric': metric}
 
 
@@ -118,7 +118,7 @@ class ValidationCurveHook(Hook):
         for key, value in metrics.items():
             head, _, name = key.rpartition('/')
             if name == self.metric:
-                self.curves.setdefault(head or 'primary', []).append(round(float(value), 2))
+                self.curves.setdefault(head or 'primary', []).append(round(float(value), 4))
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint['val_curve'] = {'iterations': self.iterations, 'curves': self.curves}

@@ -12,8 +12,11 @@ model = dict(generator=dict(num_modalities=len(domains)),
 train_dataloader = dict(dataset=dict(modalities=(*domains, 'rgb')))
 val_dataloader = dict(dataset=dict(modalities=(*domains, 'rgb')))
 test_dataloader = val_dataloader
-# The validation curve follows FID (lower is better); a run is at a plateau when its last
-# fifth of training lowered the validation FID by less than 2 points (our choice).
+# The validation curve follows the L1 error of the RGB (lower is better; in [0, 1] units): a run
+# is at a plateau when its last fifth of training lowered the validation L1 by less than 0.005
+# (our choice: FID's scale depends on the feature extractor, the surrogate's FIDs are ~1, so an
+# absolute FID threshold would mean different things; L1 is what the generator's main loss
+# term drives, and 0.005 is ~3 % of the mini protocol's L1 after training).
 custom_hooks = [dict(type='FiniteLossHook'), dict(type='GammaSparsityHook', interval=50),
-                dict(type='ValidationCurveHook', metric='FID', higher_is_better=False,
-                     gain=2.0)]
+                dict(type='ValidationCurveHook', metric='L1', higher_is_better=False,
+                     gain=0.005)]

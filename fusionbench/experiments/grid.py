@@ -444,7 +444,7 @@ def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
     if launcher != 'none' and jobs > 1:
         raise ValueError('--jobs runs local processes; under a launcher use one job per rank')
     spec, proto = get_table(table), get_protocol(protocol)
-    todo_all = plan(spec, proto, seeds or proto.seeds, shard, rows)
+    todo_all = plan(spec, proto, seeds or proto.for_task(spec.task).seeds, shard, rows)
     if launcher != 'none':
         from fusionbench.compat import init_distributed
         init_distributed(launcher=launcher)

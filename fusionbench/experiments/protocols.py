@@ -221,12 +221,14 @@ PIX2PIX_LR = 2e-4
 
 
 def _translation(description: str, data: SyntheticData, depth: int, ngf: int, ndf: int,
-                 d_layers: int, max_iters: int, batch_size: int, val_points: int) -> dict:
+                 d_layers: int, max_iters: int, batch_size: int, val_points: int,
+                 seeds: int) -> dict:
     """A small protocol's fields for translation configs (:attr:`Protocol.tasks`): its own
     scenes and size, a U-Net of ``depth`` levels and ``ngf`` base filters, a PatchGAN of
     ``d_layers`` stride-2 layers and ``ndf`` filters, pix2pix's rate for both networks, no
     pretraining (pix2pix trains from scratch), the config's λ and θ (the paper's 1e-3 / 1e-2)."""
-    return dict(description=description, data=data, max_iters=max_iters, batch_size=batch_size,
+    return dict(description=description, seeds=seeds, data=data, max_iters=max_iters,
+                batch_size=batch_size,
                 val_points=val_points, eval_batch_size=32, pretraining=None, l1_weight=None,
                 clip_grad=None, depth_map={}, from_scratch=False, encoder_lr=PIX2PIX_LR,
                 decoder_lr=PIX2PIX_LR,
@@ -240,13 +242,13 @@ MINI_TRANSLATION = _translation(
     'held-out test, 32×32), pix2pix U-Net of 5 levels ×1/4 width (ngf 16) + PatchGAN (2 '
     'layers, ndf 16), 300 iterations of batch 8, Adam 2e-4; FID/KID on the test split',
     SyntheticData(train_scenes=320, val_scenes=64, size=32, test_scenes=128),
-    depth=5, ngf=16, ndf=16, d_layers=2, max_iters=300, batch_size=8, val_points=5)
+    depth=5, ngf=16, ndf=16, d_layers=2, max_iters=300, batch_size=8, val_points=5, seeds=3)
 #: ``smoke`` for translation: plumbing only.
 SMOKE_TRANSLATION = _translation(
     'synthetic procedural scenes (16 train / 8 val / 8 test, 32×32), U-Net of 3 levels ngf 4, '
     '4 iterations of batch 2 (plumbing check, numbers meaningless)',
     SyntheticData(train_scenes=16, val_scenes=8, size=32, test_scenes=8),
-    depth=3, ngf=4, ndf=4, d_layers=1, max_iters=4, batch_size=2, val_points=2)
+    depth=3, ngf=4, ndf=4, d_layers=1, max_iters=4, batch_size=2, val_points=2, seeds=1)
 
 
 @registry.PROTOCOLS.register_module(name='paper')

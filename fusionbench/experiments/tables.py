@@ -576,7 +576,9 @@ def translation_rows(card: FusionCard, prefix: str, task_label: str, config: str
     paper_key = card.paper_rows.get('table4')
     rows = []
     for stage in card.stages:
-        fusion = dict(type=card.name, **card.setting_args.get('same', {}), layers=stage)
+        # replaces the config's CEN fusion (not merged into it)
+        fusion = dict(_delete_=True, type=card.name, **card.setting_args.get('same', {}),
+                      layers=stage)
         rows.append(Row(f'{prefix}.{card.name}_{stage}', f'{task_label}: {card.display} ({stage})',
                         {MAIN_CELL: Cell(config, {'model.generator.fusion': fusion})},
                         paper_row=f'{prefix}.{paper_key}_{stage}' if paper_key else None,

@@ -88,7 +88,11 @@ def test_table4_rows_claims_and_paper_numbers():
     row = spec.row('shade_texture_to_rgb.self_attention_early')
     assert row.paper_row == 'shade_texture_to_rgb.self_att_early'
     assert row.cells['main'].overrides == {'model.generator.fusion': dict(
-        type='self_attention', keep_streams=True, layers='early')}
+        _delete_=True, type='self_attention', keep_streams=True, layers='early')}
+    cfg = resolve_config(row.cells['main'].config, get_protocol('smoke'), 0,
+                         row.cells['main'].overrides)
+    assert cfg.model.generator.fusion == dict(type='self_attention', keep_streams=True,
+                                              layers='early')
     assert [m.column for m in spec.metric_specs][:2] == ['fid', 'kid_x100']
     assert not spec.metric_info('fid').higher_is_better and spec.decimals('ssim') == 3
     assert 'extractor' in spec.constant_columns
