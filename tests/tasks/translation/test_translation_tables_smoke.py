@@ -41,8 +41,9 @@ def test_table5_smoke_end_to_end(no_inception, capsys):
                                     'primary'}
     assert set(four['metrics']['primary']) == {'FID', 'KID', 'KID_std', 'L1', 'PSNR', 'SSIM'}
     assert four['feature_extractor']['label'] == 'surrogate'
-    assert four['val_curve']['iterations'] == [2, 4] and 'FID' in four['val_curve']
-    assert four['plateau']['metric'] == 'FID'
+    assert four['val_curve']['iterations'] == [2, 4] and 'L1' in four['val_curve']
+    assert four['plateau']['metric'] == 'L1'
+    assert 'U-Net' in four['protocol_description']        # translation's own smoke fields
     csv = pd.read_csv(Path(os.environ['FUSIONBENCH_RESULTS']) / 'smoke' / 'table5.csv')
     assert set(csv['extractor']) == {'surrogate'}
 
@@ -66,6 +67,7 @@ def test_table4_smoke_end_to_end_and_report(no_inception, capsys):
     assert main(['report', '--protocol', 'smoke']) == 0
     report = (Path(os.environ['FUSIONBENCH_REPORTS']) / 'smoke.md').read_text()
     assert '## Table 4: multimodal image translation to RGB' in report
+    assert 'translation tables: synthetic procedural scenes' in report
     assert '`table4.depth_normal_to_rgb.cen_beats_all`' in report
     line = next(l for l in report.splitlines() if '(`depth_normal_to_rgb.cen`)' in l)
     assert '| surrogate |' in line and '| 84.33 |' in line                # the paper's FID
