@@ -252,11 +252,13 @@ def _translation(description: str, data: SyntheticData, depth: int, ngf: int, nd
 #:   at 1/3 and 2/3 of the run; 3 seeds per cell (5 would not fit the budget);
 #: - 4 validations (L1 curve and plateau check), FID / KID / L1 / PSNR / SSIM on the test split.
 #:
-#: Measured CPU time per cell (one thread, 300 iterations with 5 validations, one process at a
-#: time, load average 1.4-6 from other jobs; ``resource.getrusage``): CEN Depth+Normal 29.0 s,
-#: concat early 32.4 s, self-attention all 38.3 s, align (MMD) all 75.6 s; Table 5: one domain
-#: 21.9 s, four domains (CEN) 51.5 s. Extrapolated: Table 4 (34 cells × 3 seeds) ≈ 3,500 s of
-#: CPU, ≈ 30 min on 2 cores; Table 5 (7 × 3) ≈ 600 s, ≈ 5 min. One measured CEN Depth+Normal
+#: Measured CPU time per cell (one thread, 300 iterations, one process at a time, load average
+#: 1-6 from other jobs; ``resource.getrusage``, setup and evaluation included). With 4
+#: validations: CEN Depth+Normal 25.7 s, average all 26.6 s, align (MMD) early 43.0 s / late
+#: 30.2 s, CEN Depth+Normal+Texture 33.9 s; with 5 (about +1.5 s): concat early 32.4 s,
+#: self-attention all 38.3 s, align all 75.6 s, one domain alone 21.9 s, four domains (CEN)
+#: 51.5 s. Extrapolated: Table 4 (34 cells × 3 seeds) ≈ 3,400 s of CPU, ≈ 28 min on 2 cores;
+#: Table 5 (7 × 3) ≈ 580 s, ≈ 5 min; planning ``run table4`` takes 7 s. One measured CEN Depth+Normal
 #: run of 600 iterations: the validation L1 of the ensemble stops falling after ~200 iterations
 #: (0.136 at 200, 0.137 at 300, 0.140 at 600), the validation FID (surrogate) keeps falling
 #: slowly (1.10 at 200, 0.97 at 300, 0.75 at 600): 300 iterations is at the L1 plateau, not at
