@@ -27,5 +27,7 @@ optim_wrapper = dict(constructor='PerNetworkOptimWrapperConstructor', generator=
 # $FUSIONBENCH_INCEPTION); with neither, the labelled surrogate feature extractor. Paths under
 # checkpoints/ resolve against $FUSIONBENCH_WEIGHTS. Nothing downloads.
 inception_weights = None
+# KID: torch-fidelity's defaults, 100 subsets of 1,000 images (clipped to the evaluation set:
+# on a set of <= 1,000 images every subset is the whole set, and KID_std is 0).
 val_evaluator = dict(type='TranslationMetric', kid_subsets=100, kid_subset_size=1000, seed=0)
 test_evaluator = val_evaluator
