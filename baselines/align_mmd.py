@@ -149,8 +149,8 @@ class AlignMMD(FusionModule):
         summary='keep every stream; multi-kernel MMD between projected modality features as a loss',
         paper='Wang et al., ECCV 2016 [46]; Table 2 of Wang et al., NeurIPS 2020',
         position='stage', settings=('common', 'same'),
-        label='Align (MMD)', stages=tuple(STAGE_SETS), tables=('table2',),
-        paper_rows={'table2': 'align'}, inferred_design=True)
+        label='Align (MMD)', stages=tuple(STAGE_SETS), tables=('table2', 'table4'),
+        paper_rows={'table2': 'align', 'table4': 'align'}, inferred_design=True)
     keeps_streams = True
 
     def __init__(self, point: FusionPoint, loss_weight: float = 1.0, pool_size: int = 8,

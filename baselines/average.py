@@ -40,7 +40,7 @@ class AverageFusion(FusionModule):
         paper='Hazirbas et al., ACCV 2016 [18]; Table 4 of Wang et al., NeurIPS 2020',
         position='stage', settings=('common', 'same'), parameter_free=True,
         label='Average', stages=tuple(STAGE_SETS), setting_args=MERGE_OR_KEEP,
-        tables=('table2',))
+        tables=('table2', 'table4'), paper_rows={'table4': 'average'})
 
     def __init__(self, point: FusionPoint, keep_streams: bool = False):
         super().__init__(point)

@@ -48,7 +48,7 @@ class ConcatFusion(FusionModule):
         paper='Zeng et al., CVPR 2019 [50]; Table 2 of Wang et al., NeurIPS 2020',
         position='stage', settings=('common', 'same'),
         label='Concat', stages=tuple(STAGE_SETS), setting_args=MERGE_OR_KEEP,
-        tables=('table2',), paper_rows={'table2': 'concat'})
+        tables=('table2', 'table4'), paper_rows={'table2': 'concat', 'table4': 'concat'})
 
     def __init__(self, point: FusionPoint, keep_streams: bool = False):
         super().__init__(point)

@@ -50,7 +50,8 @@ class SelfAttentionFusion(FusionModule):
         paper='Valada et al., IJCV 2020 [44]; Table 2 of Wang et al., NeurIPS 2020',
         position='stage', settings=('common', 'same'), extra={'reduction': 32},
         label='Self-att. (SSMA)', stages=tuple(STAGE_SETS), setting_args=MERGE_OR_KEEP,
-        tables=('table2',), paper_rows={'table2': 'self_att'}, inferred_design=True)
+        tables=('table2', 'table4'), paper_rows={'table2': 'self_att', 'table4': 'self_att'},
+        inferred_design=True)
 
     def __init__(self, point: FusionPoint, keep_streams: bool = False, reduction: int = 32):
         super().__init__(point)

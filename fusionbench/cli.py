@@ -196,7 +196,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()  # what the summary line reports: the whole command
     protocol = get_protocol(args.protocol)
-    seeds = args.seeds or protocol.seeds
+    # the table's task may run the protocol with its own default seeds (Protocol.tasks)
+    seeds = args.seeds or protocol.for_task(get_table(args.table).task).seeds
     _check_rows(args.table, args.rows)
     if args.list:  # the cells, each with what `run` would do with it (stdout: one per line)
         from collections import Counter

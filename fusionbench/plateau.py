@@ -3,7 +3,8 @@
 A protocol that validates during training (``Protocol.val_points``) gets, in every run record:
 
 - ``val_curve``: ``{'iterations': [...], 'mIoU': {head: [...]}}`` -- each head's validation mIoU
-  (%) at every validation;
+  (%) at every validation (another task's hook names its metric: translation's is ``'FID'``,
+  lower is better, ``ValidationCurveHook(metric='FID', higher_is_better=False, gain=...)``);
 - ``plateau``: whether the last fifth of training still improved the model's main prediction
   (the α-ensemble, or the only modality) on the validation split by at least
   :data:`PLATEAU_GAIN` points (``plateaued`` False) -- a model still improving there is not
@@ -33,22 +34,25 @@ MAIN_KEY = 'mIoU'
 
 
 def plateau_check(iterations: list[int], values: list[float], max_iters: int,
-                  gain: float = PLATEAU_GAIN, last_share: float = LAST_SHARE) -> dict:
+                  gain: float = PLATEAU_GAIN, last_share: float = LAST_SHARE,
+                  higher_is_better: bool = True, metric: str = MAIN_KEY) -> dict:
     """Gain of ``values`` over the last ``last_share`` of training and whether it is < ``gain``.
 
-    The gain is the final value minus the value at the last validation at or before iteration
-    ``(1 - last_share) · max_iters``. Returns ``{'from_iter', 'to_iter', 'gain', 'threshold',
-    'plateaued'}``; ``plateaued`` is None (and ``gain`` NaN) when there is no validation that
-    early, or none at all.
+    The gain is the improvement from the value at the last validation at or before iteration
+    ``(1 - last_share) · max_iters`` to the final value (final minus earlier; earlier minus
+    final when lower is better). Returns ``{'from_iter', 'to_iter', 'gain', 'threshold',
+    'plateaued', 'metric'}``; ``plateaued`` is None (and ``gain`` NaN) when there is no
+    validation that early, or none at all.
     """
     start = (1 - last_share) * max_iters
     early = [i for i, it in enumerate(iterations) if it <= start]
     if not iterations or not early:
         return {'from_iter': None, 'to_iter': iterations[-1] if iterations else None,
-                'gain': math.nan, 'threshold': gain, 'plateaued': None}
-    delta = float(values[-1]) - float(values[early[-1]])
+                'gain': math.nan, 'threshold': gain, 'plateaued': None, 'metric': metric}
+    delta = (float(values[-1]) - float(values[early[-1]])) * (1 if higher_is_better else -1)
     return {'from_iter': int(iterations[early[-1]]), 'to_iter': int(iterations[-1]),
-            'gain': round(delta, 2), 'threshold': gain, 'plateaued': bool(delta < gain)}
+            'gain': round(delta, 4), 'threshold': gain, 'plateaued': bool(delta < gain),
+            'metric': metric}
 
 
 @HOOKS.register_module()
@@ -66,7 +70,11 @@ class ValidationCurveHook(Hook):
 
     priority = 'LOW'
 
-    def __init__(self):
+    def __init__(self, metric: str = MAIN_KEY, higher_is_better: bool = True,
+                 gain: float = PLATEAU_GAIN):
+        self.metric = metric
+        self.higher_is_better = higher_is_better
+        self.gain = gain
         self.iterations: list[int] = []
         self.curves: dict[str, list[float]] = {}
         self.last: dict | None = None
@@ -109,8 +117,8 @@ class ValidationCurveHook(Hook):
         self.iterations.append(int(runner.iter))
         for key, value in metrics.items():
             head, _, name = key.rpartition('/')
-            if name == MAIN_KEY:
-                self.curves.setdefault(head or 'primary', []).append(round(float(value), 2))
+            if name == self.metric:
+                self.curves.setdefault(head or 'primary', []).append(round(float(value), 4))
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint['val_curve'] = {'iterations': self.iterations, 'curves': self.curves}
@@ -127,5 +135,7 @@ class ValidationCurveHook(Hook):
             return {}
         main = self.curves.get('primary') or next(iter(self.curves.values()), [])
         return {'val_curve': {'iterations': list(self.iterations),
-                              'mIoU': {k: list(v) for k, v in self.curves.items()}},
-                'plateau': plateau_check(self.iterations, main, self._max_iters)}
+                              self.metric: {k: list(v) for k, v in self.curves.items()}},
+                'plateau': plateau_check(self.iterations, main, self._max_iters, self.gain,
+                                         higher_is_better=self.higher_is_better,
+                                         metric=self.metric)}

@@ -39,7 +39,7 @@ DATASETS = Registry('dataset', parent=MMSEG_DATASETS, scope='fusionbench',
 TRANSFORMS = Registry('transform', parent=MMSEG_TRANSFORMS, scope='fusionbench',
                       locations=['fusionbench.data.transforms'])
 METRICS = Registry('metric', parent=MMSEG_METRICS, scope='fusionbench',
-                   locations=['fusionbench.evaluation'])
+                   locations=['fusionbench.evaluation', 'fusionbench.tasks.translation'])
 HOOKS = Registry('hook', parent=MMSEG_HOOKS, scope='fusionbench',
                  locations=['fusionbench.hooks', 'fusionbench.plateau',
                             'fusionbench.fusion.gamma_dynamics'])

@@ -12,12 +12,30 @@ def test_plateau_check_hand_computed():
     rising = [10, 14, 17, 19, 21, 23, 25, 27, 28, 29.5]
     check = plateau_check(iterations, rising, max_iters=240)
     assert check == {'from_iter': 192, 'to_iter': 240, 'gain': 2.5, 'threshold': 1.0,
-                     'plateaued': False}
+                     'plateaued': False, 'metric': 'mIoU'}
     flat = [10, 14, 17, 19, 21, 23, 25, 27.2, 27.9, 28.0]
     assert plateau_check(iterations, flat, 240)['plateaued'] is True   # +0.8
     worse = flat[:-1] + [26.0]
     assert plateau_check(iterations, worse, 240)['gain'] == -1.2       # a drop is a plateau too
     assert plateau_check([100, 200], [5.0, 5.5], 200)['from_iter'] == 100  # last one ≤ 160
+
+
+def test_plateau_check_lower_is_better():
+    # translation's L1: the gain is the decrease; 0.150 -> 0.140 over the last fifth
+    falling = [0.30, 0.2, 0.18, 0.17, 0.16, 0.155, 0.152, 0.150, 0.145, 0.140]
+    check = plateau_check([24 * k for k in range(1, 11)], falling, 240, gain=0.005,
+                          higher_is_better=False, metric='L1')
+    assert check['gain'] == 0.01 and check['plateaued'] is False and check['metric'] == 'L1'
+    hook = ValidationCurveHook(metric='L1', higher_is_better=False, gain=0.005)
+    runner = SimpleNamespace(iter=0, max_iters=10)
+    hook.before_train(runner)
+    for it, value in ((5, 0.2), (10, 0.1985)):
+        runner.iter = it
+        hook.after_val_epoch(runner, {'ensemble/L1': value, 'L1': value, 'FID': 3.0})
+    fields = hook.record_fields(runner)
+    assert fields['val_curve'] == {'iterations': [5, 10],
+                                   'L1': {'ensemble': [0.2, 0.1985], 'primary': [0.2, 0.1985]}}
+    assert fields['plateau']['gain'] == 0.0015 and fields['plateau']['plateaued'] is True
 
 
 def test_plateau_check_without_an_early_validation_is_unknown():

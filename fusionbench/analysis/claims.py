@@ -481,3 +481,20 @@ def ablation_claims(rows: Sequence[str], additions: set | frozenset = frozenset(
                   + (" (our addition, not in the paper's §4.1)" if row in additions else ''),
                   beats, 'ensemble_miou', ('cen', row))
             for row in rows]
+
+
+def table4_claims(baselines: dict[str, Sequence[str]], higher_is_better: bool = False
+                  ) -> list[Claim]:
+    """Table 4's claims (source: the paper, §4.2 and Table 4): per translation task, CEN beats
+    every baseline at every fusion stage in FID.
+
+    ``baselines``: ``{task row-id prefix: the baselines' row ids}`` (every stage of every method
+    whose card opts in to Table 4); CEN's row is ``<prefix>.cen``. ``higher_is_better``: FID's
+    direction (False), so "beats" reads as ``less_all`` (:func:`better_kind`).
+    """
+    beats = better_kind(higher_is_better, against_all=True)
+    return [Claim(f'table4.{prefix}.cen_beats_all', 'table4',
+                  f'{prefix}: CEN has a lower FID than every baseline at every fusion stage',
+                  beats, 'fid', (f'{prefix}.cen', *rows))
+            for prefix, rows in baselines.items()]
+

@@ -266,7 +266,7 @@ def _execute(job: Job, root: str | None, launcher: str, fresh: bool,
         'schema': RECORD_SCHEMA, 'run_id': job.run_id, 'table': job.table, 'row': job.row,
         'cell': job.cell, 'protocol': job.protocol, 'seed': job.seed, 'config_file': job.config,
         'overrides': job.overrides, 'synthetic': protocol.synthetic,
-        'protocol_description': protocol.description, 'started_at': now(),
+        'protocol_description': _task_protocol(protocol, job).description, 'started_at': now(),
         'git': git_state(), 'versions': versions(), 'code_fingerprint': job.code,
         'config': _without_local_keys(job.resolved),  # no machine paths in records
     }
@@ -296,6 +296,19 @@ def _execute(job: Job, root: str | None, launcher: str, fresh: bool,
         except OSError as err:
             raise WriteError(path, err.strerror or str(err)) from err
     return record
+
+
+def _task_protocol(protocol: Protocol, job: Job) -> Protocol:
+    """The protocol as the job's task runs it (:meth:`Protocol.for_task`; the protocol itself
+    when the resolved config names no task)."""
+    from mmengine.config import Config
+
+    from fusionbench.errors import ConfigError
+    from fusionbench.tasks.base import task_of
+    try:
+        return protocol.for_task(task_of(Config(job.resolved)).name)
+    except ConfigError:
+        return protocol
 
 
 def _device() -> str:
@@ -486,7 +499,7 @@ def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
     if launcher != 'none' and jobs > 1:
         raise ValueError('--jobs runs local processes; under a launcher use one job per rank')
     spec, proto = get_table(table), get_protocol(protocol)
-    todo_all = plan(spec, proto, seeds or proto.seeds, shard, rows)
+    todo_all = plan(spec, proto, seeds or proto.for_task(spec.task).seeds, shard, rows)
     if launcher != 'none':
         from fusionbench.compat import init_distributed
         init_distributed(launcher=launcher)

@@ -29,7 +29,7 @@ from fusionbench.analysis.claims import judge
 from fusionbench.experiments.aggregate import aggregate, load_records, write_table_csv
 from fusionbench.experiments.grid import Job, runs_dir
 from fusionbench.experiments.leases import pid_alive
-from fusionbench.experiments.protocols import get_protocol
+from fusionbench.experiments.protocols import Protocol, get_protocol
 from fusionbench.experiments.tables import get_table
 from fusionbench.paths import reports_root, results_root
 from fusionbench.report.dynamics import dynamics_section, saturation_caveats, table_figures
@@ -248,7 +248,7 @@ def render_reports(protocol: str | None = None, root: str | None = None,
                       *tables[-1].figures.values()]
         figures = {stem: path for table in tables for stem, path in table.figures.items()}
         paths.append(render_report(
-            name, reports_dir, tables, records, get_protocol(name).description,
+            name, reports_dir, tables, records, _description(get_protocol(name), specs),
             {'rendered by': f'python -m fusionbench report --protocol {name}',
              'code': code_match(records),
              **({'skipped record files': '; '.join(
@@ -262,3 +262,15 @@ def render_reports(protocol: str | None = None, root: str | None = None,
     if paths:
         paths.append(render_index(reports_dir))
     return paths
+
+
+def _description(protocol: Protocol, specs: list) -> str:
+    """The protocol's line, plus the line of each task that runs it with fields of its own
+    (:attr:`~fusionbench.experiments.protocols.Protocol.tasks`, e.g. translation's tables)."""
+    lines = [protocol.description]
+    for task in dict.fromkeys(spec.task for spec in specs):
+        own = protocol.for_task(task)
+        if own.description != protocol.description:
+            lines.append(f'{task} tables: {own.description}')
+    return '; '.join(lines) if len(lines) > 1 else lines[0]
+

@@ -94,8 +94,45 @@ def _weights_fields(node: Any) -> Iterable[tuple[dict, str]]:
             yield from _weights_fields(item)
 
 
+#: The evaluators' key naming FID/KID's local InceptionV3 weights (the translation task's
+#: :class:`~fusionbench.tasks.translation.evaluator.TranslationMetric`).
+INCEPTION_FIELD = 'inception_weights'
+
+
+def _evaluators(cfg: Any) -> Iterable[dict]:
+    for key in ('val_evaluator', 'test_evaluator'):
+        node = cfg.get(key)
+        for item in node if isinstance(node, (list, tuple)) else [node]:
+            if isinstance(item, dict):
+                yield item
+
+
+def _inception_missing(cfg: Any) -> list[Missing]:
+    """FID/KID's Inception weights, where an evaluator takes them: its ``inception_weights``
+    (else ``$FUSIONBENCH_INCEPTION``) must be a file when given; none given means the
+    surrogate extractor (labelled so in every record)."""
+    from fusionbench.paths import INCEPTION_ENV
+    missing = []
+    for evaluator in _evaluators(cfg):
+        if INCEPTION_FIELD not in evaluator:
+            continue
+        path, source = evaluator.get(INCEPTION_FIELD), f'config key {INCEPTION_FIELD}'
+        if not path:
+            path, source = os.environ.get(INCEPTION_ENV) or None, f'${INCEPTION_ENV}'
+        if path and not os.path.isfile(path):
+            missing.append(Missing(
+                'InceptionV3 weights for FID/KID', path,
+                f"named by {source}: put torch-fidelity's weights-inception-2015-12-05-"
+                f'6726825d.pth state dict there (fusionbench never downloads), or unset {source} '
+                'to use the surrogate feature extractor (its numbers are labelled surrogate)'))
+    return missing
+
+
 def resolve_paths(cfg: Any) -> Any:
     """Rewrite ``cfg``'s data roots and weights paths in place (see the module doc); return it."""
+    for evaluator in _evaluators(cfg):
+        if isinstance(evaluator.get(INCEPTION_FIELD), str):
+            evaluator[INCEPTION_FIELD] = resolve_path(evaluator[INCEPTION_FIELD])
     for loader in LOADERS:
         for dataset in datasets_in((cfg.get(loader) or {}).get('dataset')):
             if isinstance(dataset.get('data_root'), str):
@@ -194,6 +231,7 @@ def find_missing(cfg: Any, resolve: bool = True) -> list[Missing]:
         missing += _weights_missing(node[key])
     if isinstance(cfg.get('load_from'), str):
         missing += _weights_missing(cfg['load_from'])
+    missing += _inception_missing(cfg)
     return unique(missing)
 
 

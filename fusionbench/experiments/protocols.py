@@ -112,6 +112,10 @@ class Protocol:
         pretraining: pretrain (per seed, cached) and calibrate λ per layer before every run
             (:mod:`fusionbench.experiments.pretrain`), or None. The config then carries the
             spec as ``pretraining`` (keys a config sets itself win: a λ sweep's ``l1_scale``).
+        tasks: ``{task name: {field: value}}``: the fields that differ for a task's configs
+            (e.g. translation's image size, U-Net scale and budget), applied by
+            :meth:`~fusionbench.tasks.base.ProtocolAdapter.specialise`; :meth:`for_task` is the
+            protocol one task sees.
     """
 
     name: str
@@ -132,6 +136,12 @@ class Protocol:
     from_scratch: bool = False
     val_points: int = 0
     pretraining: Pretraining | None = None
+    tasks: dict = field(default_factory=dict)
+
+    def for_task(self, task: str) -> Protocol:
+        """This protocol as task ``task`` runs it (its :attr:`tasks` entry applied)."""
+        from fusionbench.tasks.base import get_task
+        return get_task(task).adapter.specialise(self)
 
     def default_performance(self) -> dict:
         """The speed switches this protocol asks for (resolved per device by
@@ -157,6 +167,11 @@ class Protocol:
         """
         cfg = copy.deepcopy(cfg)
         adapter = task_of(cfg).adapter
+        # the task's own data, scale and budget, where the protocol gives it some
+        return adapter.specialise(self).apply_as_is(cfg, adapter)
+
+    def apply_as_is(self, cfg: Config, adapter: ProtocolAdapter) -> Config:
+        """:meth:`apply` with this protocol's fields as they are (``cfg`` edited in place)."""
         adapter.apply_model(self, cfg)
         adapter.apply_evaluator(cfg)
         if self.pretraining is not None:  # materialised at run time (needs the seed's artifact)
@@ -201,6 +216,69 @@ TINY_MODEL = {'backbone.depth': 18, 'backbone.width': 0.25, 'decode_head.width':
 TINY_DEPTHS = {152: 34}
 
 
+#: pix2pix's optimiser rate for both networks (Adam, β1 0.5 in the configs).
+PIX2PIX_LR = 2e-4
+
+
+def _translation(description: str, data: SyntheticData, depth: int, ngf: int, ndf: int,
+                 d_layers: int, max_iters: int, batch_size: int, val_points: int,
+                 seeds: int) -> dict:
+    """A small protocol's fields for translation configs (:attr:`Protocol.tasks`): its own
+    scenes and size, a U-Net of ``depth`` levels and ``ngf`` base filters, a PatchGAN of
+    ``d_layers`` stride-2 layers and ``ndf`` filters, pix2pix's rate for both networks, no
+    pretraining (pix2pix trains from scratch), the config's λ and θ (the paper's 1e-3 / 1e-2)."""
+    return dict(description=description, seeds=seeds, data=data, max_iters=max_iters,
+                batch_size=batch_size,
+                val_points=val_points, eval_batch_size=32, pretraining=None, l1_weight=None,
+                clip_grad=None, depth_map={}, from_scratch=False, encoder_lr=PIX2PIX_LR,
+                decoder_lr=PIX2PIX_LR,
+                model={'generator.depth': depth, 'generator.ngf': ngf, 'discriminator.ndf': ndf,
+                       'discriminator.num_layers': d_layers})
+
+
+#: ``mini`` for translation (Tables 4-5), our choice, sized to the budget of the issue (``run
+#: table4`` <= ~30 min, ``run table5`` <= ~15 min on a quiet 2-core machine, one single-threaded
+#: process per core):
+#:
+#: - 32×32 scenes rendered as the paper's Taskonomy domains (depth, normal, reshading,
+#:   edge_texture -> rgb), 320 training / 64 validation / 128 held-out test scenes (own seeds);
+#: - a U-Net of 5 levels (32 -> 1 px) at 1/4 of pix2pix's width (ngf 16; widths 16-32-64-128-
+#:   128), ~1 M generator parameters for M = 2; a PatchGAN with 2 stride-2 layers, ndf 16. The
+#:   paper's fusion stages map onto the 5 levels by :func:`~fusionbench.tasks.translation.
+#:   generator.fusion_layers`: aggregation baselines at early = level 1, middle = level 2, late =
+#:   level 5 (the 1×1 bottleneck), all = levels 1-5; CEN exchanges after the normalised levels
+#:   2-4 (pix2pix has no norm on the first and last encoder conv);
+#: - 300 iterations of batch 8 (~7.5 epochs), Adam 2e-4 (β1 0.5) for both networks, halved
+#:   at 1/3 and 2/3 of the run; 3 seeds per cell (5 would not fit the budget);
+#: - 4 validations (L1 curve and plateau check), FID / KID / L1 / PSNR / SSIM on the test split.
+#:
+#: Measured CPU time per cell (one thread, 300 iterations, one process at a time, load average
+#: 1-6 from other jobs; ``resource.getrusage``, setup and evaluation included). With 4
+#: validations: CEN Depth+Normal 25.7 s, average all 26.6 s, align (MMD) early 43.0 s / late
+#: 30.2 s, CEN Depth+Normal+Texture 33.9 s; with 5 (about +1.5 s): concat early 32.4 s,
+#: self-attention all 38.3 s, align all 75.6 s, one domain alone 21.9 s, four domains (CEN)
+#: 51.5 s. Extrapolated: Table 4 (34 cells × 3 seeds) ≈ 3,400 s of CPU, ≈ 28 min on 2 cores;
+#: Table 5 (7 × 3) ≈ 580 s, ≈ 5 min; planning ``run table4`` takes 7 s. One measured CEN Depth+Normal
+#: run of 600 iterations: the validation L1 of the ensemble stops falling after ~200 iterations
+#: (0.136 at 200, 0.137 at 300, 0.140 at 600), the validation FID (surrogate) keeps falling
+#: slowly (1.10 at 200, 0.97 at 300, 0.75 at 600): 300 iterations is at the L1 plateau, not at
+#: FID's. At this budget Adam moves a γ by at most ~300 × 2e-4 = 0.06, so CEN's γ's never reach
+#: θ = 1e-2 (``gamma_sparsity`` 0 in the records): the mini CEN rows are CEN's architecture
+#: (private encoder INs, shared convs, α-ensemble) without any channel exchanged.
+MINI_TRANSLATION = _translation(
+    'synthetic procedural scenes rendered as Taskonomy-style domains (320 train / 64 val / 128 '
+    'held-out test, 32×32), pix2pix U-Net of 5 levels ×1/4 width (ngf 16) + PatchGAN (2 '
+    'layers, ndf 16), 300 iterations of batch 8, Adam 2e-4; FID/KID on the test split',
+    SyntheticData(train_scenes=320, val_scenes=64, size=32, test_scenes=128),
+    depth=5, ngf=16, ndf=16, d_layers=2, max_iters=300, batch_size=8, val_points=4, seeds=3)
+#: ``smoke`` for translation: plumbing only.
+SMOKE_TRANSLATION = _translation(
+    'synthetic procedural scenes (16 train / 8 val / 8 test, 32×32), U-Net of 3 levels ngf 4, '
+    '4 iterations of batch 2 (plumbing check, numbers meaningless)',
+    SyntheticData(train_scenes=16, val_scenes=8, size=32, test_scenes=8),
+    depth=3, ngf=4, ndf=4, d_layers=1, max_iters=4, batch_size=2, val_points=2, seeds=1)
+
+
 @registry.PROTOCOLS.register_module(name='paper')
 def paper() -> Protocol:
     """The paper's protocol: the config as written (real data, full backbone and schedule)."""
@@ -234,6 +312,10 @@ def mini() -> Protocol:
     scenes, seed 3); the validation split (seed 2) is evaluated 10 times for the validation
     curve and the plateau check. Gradients are clipped at norm 10 (the norm-free RefineNet
     decoder spikes without; decoders of other architectures start from scratch).
+
+    Translation configs (Tables 4-5) run mini with their own data, scale and budget
+    (:data:`MINI_TRANSLATION`, in :attr:`Protocol.tasks`): no pretraining, 32×32 scenes, a
+    5-level U-Net, 300 iterations, 3 seeds.
     """
     return Protocol(
         name='mini', synthetic=True, seeds=5,
@@ -244,7 +326,7 @@ def mini() -> Protocol:
         data=SyntheticData(train_scenes=640, val_scenes=160, size=64, test_scenes=160),
         val_points=10,
         model=TINY_MODEL, depth_map=TINY_DEPTHS, from_scratch=True, max_iters=600, batch_size=16,
-        encoder_lr=0.02, decoder_lr=0.01, clip_grad=10.0,
+        encoder_lr=0.02, decoder_lr=0.01, clip_grad=10.0, tasks={'translation': MINI_TRANSLATION},
         pretraining=Pretraining(
             config=PRETRAIN_CONFIG, calibration_config=CALIBRATION_CONFIG, max_iters=1200,
             data=SyntheticData(train_scenes=2000, val_scenes=160, size=64, train_seed=11)))
@@ -262,7 +344,7 @@ def smoke() -> Protocol:
         val_points=2,
         model={'backbone.depth': 18, 'backbone.width': 0.125, 'decode_head.width': 0.0625},
         depth_map=TINY_DEPTHS, from_scratch=True, max_iters=12, batch_size=4, encoder_lr=0.02,
-        decoder_lr=0.005)
+        decoder_lr=0.005, tasks={'translation': SMOKE_TRANSLATION})
 
 
 def get_protocol(name: str) -> Protocol:

@@ -153,10 +153,11 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False,
     flat = runner.test_loop.run() if held_out else val_flat
     wall = time.perf_counter() - start
     device = (torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')
+    declared = _declared_metrics(cfg)
     return {
-        'metrics': _by_head(flat),
+        'metrics': _by_head(flat, declared),
         'eval_split': 'test' if held_out else 'val',
-        **({'val_metrics': _by_head(val_flat)} if held_out else {}),
+        **({'val_metrics': _by_head(val_flat, declared)} if held_out else {}),
         'params': parameter_counts(runner.model),
         'wall_time_s': round(wall, 2),
         'device': device,
@@ -167,14 +168,42 @@ def train_and_evaluate(cfg: Config, launcher: str = 'none', fresh: bool = False,
         'performance': applied,
         **({'pretraining': pretraining} if pretraining else {}),
         **_hook_record_fields(runner),
+        **_evaluator_record_fields(runner.test_loop if held_out else runner.val_loop),
     }
 
 
-def _by_head(flat: dict) -> dict[str, dict[str, float]]:
-    """``{'rgb/mIoU': v, 'mIoU': w}`` -> ``{'rgb': {'mIoU': v}, PRIMARY_HEAD: {'mIoU': w}}``."""
+def _declared_metrics(cfg: Config) -> dict:
+    """``{metric name: MetricInfo}`` of the config's task (empty when it cannot be told)."""
+    from fusionbench.errors import ConfigError
+    from fusionbench.tasks.base import task_of
+    try:
+        return dict(task_of(cfg).metrics)
+    except ConfigError:
+        return {}
+
+
+def _evaluator_record_fields(loop) -> dict[str, Any]:
+    """Fields the evaluation's metrics add to the record (a metric's ``record_fields()``, e.g.
+    the translation evaluator's ``feature_extractor``)."""
+    fields: dict[str, Any] = {}
+    for metric in getattr(getattr(loop, 'evaluator', None), 'metrics', ()):
+        if callable(getattr(metric, 'record_fields', None)):
+            fields.update(metric.record_fields())
+    return fields
+
+
+def _by_head(flat: dict, declared: dict | None = None) -> dict[str, dict[str, float]]:
+    """``{'rgb/mIoU': v, 'mIoU': w}`` -> ``{'rgb': {'mIoU': v}, PRIMARY_HEAD: {'mIoU': w}}``.
+
+    Values are rounded to one digit beyond the printed precision of the task's declared metric
+    (``declared``: ``{name: MetricInfo}``), at least to 0.01 (mmseg rounds to 0.01 %): drops
+    float32 noise, keeps L1 / SSIM (3 decimals) meaningful."""
     metrics: dict[str, dict[str, float]] = {}
+    declared = declared or {}
     for key, value in flat.items():
-        value = round(float(value), 2)  # mmseg rounds to 0.01 %; drop float32 noise
+        name = key.split('/', 1)[-1]
+        info = declared.get(name)
+        value = round(float(value), max(2, info.decimals + 1) if info else 2)
         if '/' in key:
             head, name = key.split('/', 1)
             metrics.setdefault(head, {})[name] = value

@@ -135,7 +135,8 @@ def submit_grid(table: str, protocol: str, executor: str = 'slurm', seeds: int |
     """
     proto = get_protocol(protocol)
     root = os.path.abspath(root or results_root())
-    jobs = plan(get_table(table), proto, seeds or proto.seeds, rows=rows)
+    spec = get_table(table)
+    jobs = plan(spec, proto, seeds or proto.for_task(spec.task).seeds, rows=rows)
     todo = [j for j in jobs if force or not finished_record(j, root)]
     summary: dict[str, Any] = {'planned': len(jobs), 'skipped': len(jobs) - len(todo),
                                'submitted': [], 'jobs': jobs, 'ran': 0, 'failed': []}

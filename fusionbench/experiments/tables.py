@@ -577,3 +577,126 @@ def ablations() -> TableSpec:
         claims=ablation_claims([r.id for r in rows if r.id != 'cen'],
                                {r.id for r in rows if r.paper_row is None},
                                get_task(SEGMENTATION).metric().higher_is_better))
+
+
+# ----------------------------------------------------------------------------- Tables 4-5
+#: The translation task (:mod:`fusionbench.tasks.translation`): FID / KID ×100, lower is better.
+TRANSLATION = 'translation'
+T4_BASE = 'table4/cen_pix2pix-unet256_200e_taskonomy-{}.py'
+#: Table 4's two translation tasks: (row-id prefix of reported/table4.csv, label, config).
+T4_TASKS = (('shade_texture_to_rgb', 'Shade+Texture → RGB', T4_BASE.format('shade-texture')),
+            ('depth_normal_to_rgb', 'Depth+Normal → RGB', T4_BASE.format('depth-normal')))
+#: Table 5's rows: (row id of reported/table5.csv, label, config).
+T5_BASE = 'table5/{}pix2pix-unet256_200e_taskonomy-{}.py'
+T5_ROWS = (
+    ('depth', 'Depth', T5_BASE.format('', 'depth')),
+    ('normal', 'Normal', T5_BASE.format('', 'normal')),
+    ('texture', 'Texture', T5_BASE.format('', 'texture')),
+    ('shade', 'Shade', T5_BASE.format('', 'shade')),
+    ('depth_normal', 'Depth+Normal (CEN)', T4_BASE.format('depth-normal')),
+    ('depth_normal_texture', 'Depth+Normal+Texture (CEN)',
+     T5_BASE.format('cen_', 'depth-normal-texture')),
+    ('depth_normal_texture_shade', 'Depth+Normal+Texture+Shade (CEN)',
+     T5_BASE.format('cen_', 'depth-normal-texture-shade')),
+)
+
+
+@dataclass(frozen=True)
+class FeatureExtractor:
+    """A constant column: which network FID / KID were computed with, from the record's
+    ``feature_extractor`` (``'surrogate'`` numbers are not comparable with the paper's Inception
+    FID / KID; ``'inception'`` carries the first 12 hex digits of the weights file's SHA-256)."""
+
+    def __call__(self, record: dict) -> str:
+        ext = record.get('feature_extractor') or {}
+        label = ext.get('label') or 'unknown'
+        return f"{label} ({ext['sha256'][:12]})" if ext.get('sha256') else label
+
+
+def _translation_metrics() -> list[Metric]:
+    """Table 4-5 columns: the model's main output (CEN's ensemble, or the only domain's image);
+    FID and KID have the paper's columns, L1 / PSNR / SSIM are ours (the synthetic scenes have
+    ground-truth RGB)."""
+    return [Metric('fid', PRIMARY, 'FID'), Metric('kid_x100', PRIMARY, 'KID'),
+            Metric('l1', PRIMARY, 'L1'), Metric('psnr', PRIMARY, 'PSNR'),
+            Metric('ssim', PRIMARY, 'SSIM')]
+
+
+TRANSLATION_TITLE = ('FID and KID ×100 (lower is better) of the main output (CEN: the '
+                     'α-ensemble), L1 / PSNR / SSIM against the ground truth; column `extractor`: '
+                     "the feature network of FID / KID -- `surrogate` numbers are not comparable "
+                     "with the paper's Inception numbers, only their ranking is")
+
+
+def translation_rows(card: FusionCard, prefix: str, task_label: str, config: str) -> list[Row]:
+    """A fusion method's Table 4 rows on one translation task: one per stage of its card.
+
+    Row id ``<prefix>.<card.name>_<stage>``; ``paper_row`` ``<prefix>.<paper key>_<stage>``
+    (``card.paper_rows['table4']``) or None (our addition). The cell is ``config`` with
+    ``model.generator.fusion`` the method at that stage (``layers``: early / middle / late /
+    all, mapped onto the U-Net by :func:`~fusionbench.tasks.translation.generator.
+    fusion_layers`), every domain's stream kept (the U-Net decodes each stream).
+    """
+    paper_key = card.paper_rows.get('table4')
+    rows = []
+    for stage in card.stages:
+        # replaces the config's CEN fusion (not merged into it)
+        fusion = dict(_delete_=True, type=card.name, **card.setting_args.get('same', {}),
+                      layers=stage)
+        rows.append(Row(f'{prefix}.{card.name}_{stage}', f'{task_label}: {card.display} ({stage})',
+                        {MAIN_CELL: Cell(config, {'model.generator.fusion': fusion})},
+                        paper_row=f'{prefix}.{paper_key}_{stage}' if paper_key else None,
+                        note='' if paper_key else "not in the paper's Table 4",
+                        method=card.name, stage=stage))
+    return rows
+
+
+@registry.TABLES.register_module(name='table4')
+def table4() -> TableSpec:
+    """Table 4: CEN against the aggregation baselines at early / middle / late / all layers on
+    two translation tasks (Shade+Texture → RGB, Depth+Normal → RGB), FID / KID ×100.
+
+    The baseline rows come from the fusion cards that opt in with ``tables`` including
+    ``'table4'`` (the paper's methods first, in its order: concat, average, align,
+    self-attention); CEN exchanges at every normalised encoder layer (the config's).
+    """
+    from fusionbench.analysis.claims import table4_claims
+    from fusionbench.analysis.paper import load_paper_table
+    from fusionbench.tasks.base import get_task
+
+    cards = fusion_cards('table4')
+    order = list(dict.fromkeys(load_paper_table('table4')['method']))
+    cards.sort(key=lambda c: (order.index(c.paper_rows['table4'])
+                              if c.paper_rows.get('table4') in order else len(order), c.name))
+    rows, baselines = [], {}
+    for prefix, label, config in T4_TASKS:
+        task_rows = [row for card in cards for row in translation_rows(card, prefix, label, config)]
+        baselines[prefix] = [row.id for row in task_rows]
+        rows += [*task_rows, Row(f'{prefix}.cen', f'{label}: CEN', {MAIN_CELL: Cell(config)},
+                                 paper_row=f'{prefix}.cen', method='cen')]
+    return TableSpec(
+        name='table4', title=f'Table 4: multimodal image translation to RGB. {TRANSLATION_TITLE}',
+        rows=rows, metric_specs=_translation_metrics(),
+        paper_columns={'fid': 'fid', 'kid_x100': 'kid_x100'},
+        constant_columns={'extractor': FeatureExtractor(), 'params_total_m': params_m('total'),
+                          'method': RowValue({r.id: r.method for r in rows}),
+                          'stage': RowValue({r.id: r.stage for r in rows})},
+        claims=table4_claims(baselines, get_task(TRANSLATION).metric('FID').higher_is_better),
+        task=TRANSLATION)
+
+
+@registry.TABLES.register_module(name='table5')
+def table5() -> TableSpec:
+    """Table 5: RGB from one, two, three and four domains (Depth, Normal, Texture, Shade alone;
+    Depth+Normal, +Texture, +Shade with CEN), FID / KID ×100."""
+    from fusionbench.analysis.claims import PAPER_CLAIMS
+
+    rows = [Row(row_id, label, {MAIN_CELL: Cell(config)}, paper_row=row_id)
+            for row_id, label, config in T5_ROWS]
+    return TableSpec(
+        name='table5',
+        title=f'Table 5: translation to RGB from more and more domains. {TRANSLATION_TITLE}',
+        rows=rows, metric_specs=_translation_metrics(),
+        paper_columns={'fid': 'fid', 'kid_x100': 'kid_x100'},
+        constant_columns={'extractor': FeatureExtractor(), 'params_total_m': params_m('total')},
+        claims=list(PAPER_CLAIMS.get('table5', [])), task=TRANSLATION)

@@ -350,9 +350,10 @@ def _caveats_section(records: list[dict], extra: Sequence[str] = ()) -> list[str
         threshold = rising[0]['plateau'].get('threshold')
         rows = ', '.join(f'`{row}` × {n}' for row, n in sorted(Counter(
             r['row'] for r in rising).items()))
+        metric = rising[0]['plateau'].get('metric', 'mIoU')
         lines.append(f'- **not converged**: {len(rising)} of {len(ok)} runs had not plateaued '
-                     f'(validation mIoU still rose by ≥ {fmt(threshold)} points over the last '
-                     f'fifth of training; up to {fmt(max(gains), signed=True)}): {rows}')
+                     f'(validation {metric} still improved by ≥ {fmt(threshold)} points over '
+                     f'the last fifth of training; up to {fmt(max(gains), signed=True)}): {rows}')
     gamma = [r for r in ok if isinstance(r.get('gamma_dynamics'), dict)
              and r['gamma_dynamics'].get('layers')]
     lockstep = [r for r in gamma if r['gamma_dynamics'].get('lockstep_layers')]

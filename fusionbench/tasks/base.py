@@ -97,6 +97,15 @@ class ProtocolAdapter:
     def __init__(self, task: Task):
         self.task = task
 
+    def specialise(self, protocol: Protocol) -> Protocol:
+        """The protocol as it applies to this task: ``protocol.tasks[task name]`` (a dict of
+        :class:`~fusionbench.experiments.protocols.Protocol` fields, e.g. translation's own
+        data size, model scale and budget) replaces the protocol's fields; the protocol itself
+        when it names nothing for the task."""
+        import dataclasses
+        overrides = (getattr(protocol, 'tasks', None) or {}).get(self.task.name)
+        return dataclasses.replace(protocol, **overrides) if overrides else protocol
+
     def apply_model(self, protocol: Protocol, cfg: Config) -> None:
         """Write ``protocol.model``'s dotted overrides into ``cfg.model``.
 

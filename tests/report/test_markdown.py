@@ -203,8 +203,8 @@ def test_caveats_name_unconverged_runs_and_gamma_lockstep(tmp_path):
     caveats = lines.index('## Caveats from the run records')
     assert lines.index('## Claims') < caveats < lines.index('## Table 1 — CEN variants')
     assert lines[caveats + 2] == (
-        '- **not converged**: 2 of 6 runs had not plateaued (validation mIoU still rose by ≥ 1.0 '
-        'points over the last fifth of training; up to +3.8): `cen` × 1, '
+        '- **not converged**: 2 of 6 runs had not plateaued (validation mIoU still improved by '
+        '≥ 1.0 points over the last fifth of training; up to +3.8): `cen` × 1, '
         '`private_bn_l1_half` × 1')
     assert lines[caveats + 3].startswith("- **γ lockstep**: in 4 of 5 runs with CEN's γ dynamics")
     assert lines[caveats + 3].endswith(

@@ -121,6 +121,14 @@ class DownBlock(nn.Module):
         self.norm = ModalityNorm(c_out, num_modalities, kind='in') if norm else None
         self.fusion: FusionModule | None = None
 
+    @property
+    def fusions(self) -> nn.ModuleDict:
+        """``{'norm': fusion}`` for a block-position fusion (the ResNet blocks' layout, which
+        :func:`~fusionbench.fusion.gamma_dynamics.exchange_layers` reads), else empty."""
+        block = self.fusion is not None and self.norm is not None and \
+            self.fusion.card.position == 'block'
+        return nn.ModuleDict({'norm': self.fusion} if block else {})
+
     def forward(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         x = self.conv(self.act(x))
         if self.norm is not None:

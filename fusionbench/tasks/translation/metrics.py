@@ -286,8 +286,9 @@ def generate(model: nn.Module, batches: Iterable[Mapping], head: str | None = No
     fakes, reals = [], []
     try:
         for data in batches:
-            fakes.append(model.val_step(data)[head].cpu())
-            reals.append(data['target'].cpu())
+            samples = model.val_step(data)
+            fakes.append(torch.stack([s['pred'][head] for s in samples]).cpu())
+            reals.append(torch.stack([s['target'] for s in samples]).cpu())
     finally:
         model.train(was_training)
     return torch.cat(fakes), torch.cat(reals)

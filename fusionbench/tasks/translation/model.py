@@ -182,13 +182,20 @@ class MultiDomainPix2Pix(BaseModel):
             self.discriminator.requires_grad_(True)
         log_g['loss_g'] = log_g.pop('loss')
         log_d['loss_d'] = log_d.pop('loss')
-        return {k: v.detach() for k, v in {**log_d, **log_g}.items()}
+        # 'loss': both networks' losses, read by FiniteLossHook to stop a diverged run
+        return {k: v.detach() for k, v in {**log_d, **log_g,
+                                            'loss': log_d['loss_d'] + log_g['loss_g']}.items()}
 
-    def val_step(self, data: dict) -> dict[str, Tensor]:
-        """Generated images ``{head: [N, C_out, H, W]}`` (eval mode is the caller's)."""
+    def val_step(self, data: dict) -> list[dict]:
+        """Generated images per sample, as mmengine's evaluators take them:
+        ``[{'pred': {head: [C_out, H, W]}, 'target': [3, H, W] or None}] * N`` in ``[-1, 1]``
+        (no gradient; eval mode is the caller's: mmengine's loops set it)."""
         data = self.data_preprocessor(data, False)
-        inputs, _ = self._unpack(data)
-        return self(inputs, mode='predict')
+        inputs, target = self._unpack(data)
+        outputs = self(inputs, mode='predict')
+        n = next(iter(outputs.values())).shape[0]
+        return [{'pred': {head: image[i] for head, image in outputs.items()},
+                 'target': None if target is None else target[i]} for i in range(n)]
 
     test_step = val_step
 

@@ -3,13 +3,15 @@
 FID and KID (KID reported × 100, as the paper's "KID (×10^-2)") are lower-is-better and printed
 with two decimals, as the paper prints them; L1 is lower-is-better, PSNR and SSIM
 higher-is-better (:mod:`~fusionbench.tasks.translation.metrics` computes all five). The
-protocol adapter is the task-agnostic one: the paper protocol runs a translation config as
-written, and the synthetic protocols, whose data are segmentation scenes, refuse it in one line.
+evaluator is :class:`~fusionbench.tasks.translation.evaluator.TranslationMetric`; the protocol
+adapter (:class:`~fusionbench.tasks.translation.adapter.TranslationAdapter`) runs translation
+configs on the synthetic scenes' domains at the protocol's size, scale and budget.
 """
 from __future__ import annotations
 
 from fusionbench import registry
 from fusionbench.tasks.base import MetricInfo, Task, metric_table
+from fusionbench.tasks.translation.adapter import TranslationAdapter
 
 METRICS = metric_table(
     MetricInfo('FID', higher_is_better=False, decimals=2,
@@ -33,3 +35,9 @@ class TranslationTask(Task):
     description = 'image-to-image translation (FID, KID ×100: lower is better)'
     metrics = METRICS
     primary_metric = 'FID'
+    adapter_class = TranslationAdapter
+
+    def evaluator(self) -> dict:
+        """FID / KID ×100 / L1 / PSNR / SSIM per head (the adapter adds the domain names and the
+        config's Inception weights)."""
+        return dict(type='TranslationMetric')

@@ -215,9 +215,11 @@ def test_train_step_updates_each_network_in_its_step(gan_mode, monkeypatch):
     assert not d_changed and g_changed == set(g0) and 'alpha' in g_changed   # G step: only G
     assert all(p.requires_grad for p in model.discriminator.parameters())   # restored
     assert {'loss_d', 'loss_g', 'loss_d_real', 'loss_d_fake', 'loss_gan_0', 'loss_gan_1',
-            'loss_rec_0', 'loss_rec_1', 'loss_rec_ensemble', 'loss_l1'} == set(logs)
+            'loss_rec_0', 'loss_rec_1', 'loss_rec_ensemble', 'loss_l1', 'loss'} == set(logs)
     assert all(torch.isfinite(v) and not v.requires_grad for v in logs.values())
     torch.testing.assert_close(logs['loss_d'], logs['loss_d_real'] + logs['loss_d_fake'])
+    # 'loss' (read by FiniteLossHook): both networks' losses
+    torch.testing.assert_close(logs['loss'], logs['loss_d'] + logs['loss_g'])
 
 
 def test_train_step_reduces_l1_on_a_fixed_batch():
@@ -233,8 +235,12 @@ def test_train_step_reduces_l1_on_a_fixed_batch():
 
 def test_val_step_no_grad_and_errors():
     model = _model(m=2).eval()
-    out = model.val_step(_data())
-    assert set(out) == {'0', '1', ENSEMBLE} and not out[ENSEMBLE].requires_grad
+    data = _data()
+    out = model.val_step(data)
+    assert len(out) == 2 and set(out[0]['pred']) == {'0', '1', ENSEMBLE}
+    assert not out[0]['pred'][ENSEMBLE].requires_grad
+    assert out[0]['pred'][ENSEMBLE].shape == (3, 32, 32)
+    assert torch.equal(out[1]['target'], data['target'][1])
     assert model.primary_head() == ENSEMBLE
     with pytest.raises(ValueError, match='got 3 input domains'):
         model.val_step(_data(m=3))
