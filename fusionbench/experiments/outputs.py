@@ -32,7 +32,8 @@ from fusionbench.experiments.leases import pid_alive
 from fusionbench.experiments.protocols import Protocol, get_protocol
 from fusionbench.experiments.tables import get_table
 from fusionbench.paths import reports_root, results_root
-from fusionbench.report.dynamics import dynamics_section, saturation_caveats, table_figures
+from fusionbench.report.dynamics import (dynamics_section, no_exchange_caveats,
+                                         saturation_caveats, table_figures)
 from fusionbench.report.markdown import ReportTable, render_index, render_report
 from fusionbench.report.per_class import per_class_section
 from fusionbench.report.plots import plot_heads, plot_metric_vs_params
@@ -258,7 +259,7 @@ def render_reports(protocol: str | None = None, root: str | None = None,
             extra_sections=[dynamics_section(records, figures, reports_dir),
                             per_class_section(specs, records),
                             reference_section(name, root, specs, records)],
-            extra_caveats=saturation_caveats(records)))
+            extra_caveats=saturation_caveats(records) + no_exchange_caveats(records)))
     if paths:
         paths.append(render_index(reports_dir))
     return paths

@@ -522,11 +522,38 @@ def _dynamic_rows(records: Sequence[dict]) -> list[tuple[str, str, list[dict]]]:
 SATURATED_SHARE = 0.9
 
 
+def fusion_config(record: dict) -> dict:
+    """The record's fusion config: ``model.fusion`` (segmentation) or ``model.generator.fusion``
+    (translation's U-Net); {} when neither."""
+    model = (record.get('config') or {}).get('model') or {}
+    return model.get('fusion') or (model.get('generator') or {}).get('fusion') or {}
+
+
 def exchanges(record: dict) -> bool:
     """Whether the record's fusion exchanges channels (CEN with ``exchange`` other than
-    ``'none'``): rows that only track γ (ℓ1 without exchange) do not."""
-    fusion = ((record.get('config') or {}).get('model') or {}).get('fusion') or {}
-    return fusion.get('exchange', 'none') != 'none'
+    ``'none'``; CEN's default is to exchange): rows that only track γ (ℓ1 without exchange) do
+    not."""
+    fusion = fusion_config(record)
+    return fusion.get('type') == 'cen' and fusion.get('exchange', 'directed') != 'none'
+
+
+def no_exchange_caveats(records: Sequence[dict]) -> list[str]:
+    """Caveat bullets for CEN rows in which no channel was ever exchanged: every finished run's
+    ``gamma_sparsity['mean']`` (share of penalised γ's under θ at the end) is 0. Such a row is
+    CEN's architecture (private norms, shared convolutions, ensemble) without its mechanism, so
+    a verdict on it says nothing about channel exchanging."""
+    by_row: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        if r.get('status') == 'ok' and exchanges(r) and isinstance(r.get('gamma_sparsity'), dict):
+            by_row.setdefault((str(r.get('table')), str(r.get('row'))), []).append(r)
+    lines = []
+    for (table, row), chosen in sorted(by_row.items()):
+        if all(float(r['gamma_sparsity'].get('mean', math.nan)) == 0.0 for r in chosen):
+            theta = fusion_config(chosen[0]).get('threshold')
+            lines.append(f'- **no exchange** (`{table}` `{row}`): in all {len(chosen)} run(s) no '
+                         f'penalised γ ended under θ = {theta}: the row is CEN\'s architecture '
+                         'without channel exchanging, and its verdicts do not test the mechanism')
+    return lines
 
 
 def saturation_caveats(records: Sequence[dict], level: float = SATURATED_SHARE) -> list[str]:

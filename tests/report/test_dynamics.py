@@ -243,3 +243,19 @@ def test_saturated_exchange_is_a_caveat_only_for_rows_that_exchange():
     assert 'mean over 2 seed(s)' in line and 'layer1' not in line
     assert dynamics.saturation_caveats(cen, level=0.95) == []
     assert dynamics.saturation_caveats(tracked) == []
+
+
+def test_a_cen_row_that_never_exchanged_is_a_caveat():
+    def run(row, seed, mean, fusion):
+        return {'table': 'table5', 'row': row, 'seed': seed, 'status': 'ok',
+                'gamma_sparsity': {'down2': mean, 'mean': mean},
+                'config': {'model': {'generator': {'fusion': fusion}}}}
+    cen = {'type': 'cen', 'threshold': 0.01}
+    records = [run('depth_normal', 0, 0.0, cen), run('depth_normal', 1, 0.0, cen),
+               run('texture', 0, 0.0, {'type': 'concat'}),  # not CEN: no caveat
+               run('shade', 0, 0.0, cen), run('shade', 1, 0.25, cen)]  # exchanged once
+    [line] = dynamics.no_exchange_caveats(records)
+    assert line.startswith('- **no exchange** (`table5` `depth_normal`): in all 2 run(s)')
+    assert 'θ = 0.01' in line
+    assert dynamics.exchanges({'config': {'model': {'fusion': {'type': 'cen',
+                                                                'exchange': 'none'}}}}) is False
