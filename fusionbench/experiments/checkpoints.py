@@ -1,0 +1,288 @@
+"""Trained models of the grid's cells: each finished run keeps one small final checkpoint.
+
+Where. A run's work dir (``results/<protocol>/work/<table>/<run id>/``, git-ignored scratch, see
+:func:`~fusionbench.experiments.grid.work_dir`) holds mmengine's resumable checkpoint while the
+run trains (weights, optimiser state, RNG states: a killed run resumes from it). When the run
+finishes, :func:`keep_final_checkpoint` turns that into ``final.pth`` -- the model weights
+only, with the run's resolved config and its record -- and deletes the resumable checkpoint
+(a finished cell never resumes). The run id hashes the resolved config, the protocol, the seed
+and the code fingerprint, so a checkpoint is found only by the code and config that made it.
+
+``final.pth`` (``torch.save``, loadable weights-only)::
+
+    {'state_dict': {name: Tensor},          # the model's own state dict (no wrapper prefix)
+     'meta': {'cfg': str,                   # the config the run trained (mmengine pretty text,
+                                            # after Protocol.apply and the seed's pretraining)
+              'record': str,                # the run's record, JSON
+              'run_id': str, 'iter': int, 'dataset_meta': dict}}
+
+:func:`load_trained` finds a cell's final checkpoint the way ``run`` finds its record (same
+plan, same run id) and, when there is none, trains that one cell first through the grid's job
+runner (:func:`~fusionbench.experiments.grid.execute`), saying so in one line. A cell whose
+valid record exists (e.g. committed) but whose checkpoint does not (a fresh clone) is
+retrained without touching its record; the retrain's own record travels in the checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fusionbench.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+    from mmengine.config import Config
+
+    from fusionbench.experiments.grid import Job
+
+#: File name of a finished run's checkpoint in its work dir.
+FINAL_CHECKPOINT = 'final.pth'
+#: mmengine's pointer to the resumable checkpoint (see :func:`fusionbench.compat.prepare_resume`).
+LAST_CHECKPOINT = 'last_checkpoint'
+#: Prefixes a wrapped model adds to state-dict keys (DDP's ``module.``, ``torch.compile``'s
+#: ``_orig_mod.``); removed so the weights load into the bare model.
+WRAPPER_PREFIXES = ('module.', '_orig_mod.')
+
+
+@dataclass(frozen=True)
+class TrainedCell:
+    """A trained cell of a table, ready to evaluate.
+
+    Attributes:
+        model: the trained model in eval mode on CPU (a
+            :class:`~fusionbench.models.segmentor.MultiModalSegmentor` for segmentation).
+        cfg: the config the run trained (after :meth:`Protocol.apply` and the seed's
+            pretraining: per-layer λ, the pretrained encoder's path).
+        record: the record of the run that made these weights (metrics per head, params,
+            ``gamma_dynamics``, ...). For a cell retrained only for its checkpoint, the
+            retrain's record (the committed one is left as it was).
+        checkpoint: path of the final checkpoint (in the git-ignored work dir).
+    """
+
+    model: torch.nn.Module
+    cfg: Config
+    record: dict
+    checkpoint: str
+
+
+def final_checkpoint_path(job: Job, root: str | None = None) -> str:
+    """``<results>/<protocol>/work/<table>/<run id>/final.pth`` of ``job``."""
+    from fusionbench.experiments.grid import work_dir
+    return os.path.join(work_dir(job.protocol, job.table, job.run_id, root), FINAL_CHECKPOINT)
+
+
+def _strip_wrappers(key: str) -> str:
+    for prefix in WRAPPER_PREFIXES:
+        while key.startswith(prefix):
+            key = key[len(prefix):]
+    return key
+
+
+def _resumable_checkpoint(folder: str) -> str | None:
+    """The checkpoint mmengine's pointer names in ``folder`` (or the newest intact ``iter_*`` /
+    ``epoch_*`` one); None when there is none."""
+    from fusionbench.compat import intact_checkpoint
+
+    pointer = os.path.join(folder, LAST_CHECKPOINT)
+    candidates = []
+    if os.path.isfile(pointer):
+        with open(pointer, encoding='utf-8') as f:
+            named = f.read().strip()
+        if named:
+            candidates += [named, os.path.join(folder, os.path.basename(named))]
+    others = [os.path.join(folder, n) for n in os.listdir(folder)
+              if n.endswith('.pth') and n != FINAL_CHECKPOINT]
+    candidates += sorted(others, key=os.path.getmtime, reverse=True)
+    return next((p for p in candidates if os.path.isfile(p) and intact_checkpoint(p)), None)
+
+
+def keep_final_checkpoint(folder: str, record: dict) -> str | None:
+    """Write ``folder/final.pth`` from the run's last checkpoint (weights, config, ``record``);
+    return its path (None when the run left no checkpoint).
+
+    Written through a temporary file and ``os.replace``. The grid calls it before writing the
+    record (a finished cell has its weights) and :func:`drop_resumable_checkpoints` after.
+    Raises :class:`~fusionbench.errors.WriteError` naming the file on a write failure (the
+    temporary file removed).
+    """
+    import torch
+
+    from fusionbench import compat
+    from fusionbench.errors import WriteError
+
+    source = _resumable_checkpoint(folder) if os.path.isdir(folder) else None
+    if source is None:
+        return None
+    checkpoint = compat.load_checkpoint(source)
+    meta = checkpoint.get('meta') or {}
+    final = {'state_dict': {_strip_wrappers(k): v for k, v in checkpoint['state_dict'].items()},
+             'meta': {'cfg': meta.get('cfg', ''), 'run_id': record.get('run_id'),
+                      'iter': meta.get('iter'), 'dataset_meta': meta.get('dataset_meta') or {},
+                      'record': json.dumps(record, sort_keys=True, default=str)}}
+    path = os.path.join(folder, FINAL_CHECKPOINT)
+    tmp = f'{path}.{os.getpid()}.tmp'
+    try:
+        torch.save(final, tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise WriteError(path, err.strerror or str(err)) from err
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def drop_resumable_checkpoints(folder: str) -> list[str]:
+    """Delete mmengine's resumable checkpoints of a finished run (``final.pth`` and the logs
+    stay); return the deleted paths. The pointer goes first, so a kill in between never leaves
+    a pointer to a deleted file (:func:`fusionbench.compat.prepare_resume` would fall back to
+    ``final.pth``, which cannot resume)."""
+    if not os.path.isfile(os.path.join(folder, FINAL_CHECKPOINT)):
+        return []  # never leave a finished run without any weights
+    removed = []
+    for stale in [os.path.join(folder, LAST_CHECKPOINT),
+                  *(os.path.join(folder, n) for n in sorted(os.listdir(folder))
+                    if n.endswith('.pth') and n != FINAL_CHECKPOINT)]:
+        if os.path.isfile(stale):
+            os.remove(stale)
+            removed.append(stale)
+    return removed
+
+
+def read_final_checkpoint(path: str) -> TrainedCell:
+    """Build the model of the final checkpoint ``path`` and load its weights (strictly).
+
+    Raises ``FileNotFoundError`` / :class:`~fusionbench.compat.CheckpointError` (named) for a
+    missing or unreadable file, ``RuntimeError`` when the weights do not fit the model.
+    """
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from fusionbench import compat
+    from fusionbench.experiments.config_check import build_model
+
+    checkpoint = compat.load_checkpoint(path)
+    meta = checkpoint['meta']
+    cfg = Config.fromstring(meta['cfg'], file_format='.py')
+    with DefaultScope.overwrite_default_scope('fusionbench'):
+        model = build_model(cfg)
+    model.load_state_dict(checkpoint['state_dict'], strict=True)
+    model.eval()
+    return TrainedCell(model=model, cfg=cfg, record=json.loads(meta['record']), checkpoint=path)
+
+
+def find_job(table: str, row: str, seed: int = 0, protocol: str = 'mini',
+             cell: str = 'main') -> Job:
+    """The grid's job of (``table``, ``row``, ``cell``, ``seed``) under ``protocol``: the same
+    plan, run id and code fingerprint as ``run``. Raises :class:`ConfigError` naming the valid
+    rows or cells for an unknown one (unknown tables and protocols: the registry's one line)."""
+    from fusionbench.experiments.grid import plan
+    from fusionbench.experiments.protocols import get_protocol
+    from fusionbench.experiments.tables import get_table
+
+    spec = get_table(table)
+    rows = {r.id: r for r in spec.rows}
+    if row not in rows:
+        raise ConfigError(f'unknown row {row!r} of {table}; valid: {", ".join(rows)}')
+    if cell not in rows[row].cells:
+        raise ConfigError(f'unknown cell {cell!r} of {table}/{row}; valid: '
+                          f'{", ".join(rows[row].cells)}')
+    if seed < 0:
+        raise ConfigError(f'seed must be >= 0, got {seed}')
+    jobs = plan(spec, get_protocol(protocol), seed + 1, rows=[row])
+    return next(j for j in jobs if j.cell == cell and j.seed == seed)
+
+
+def training_estimate(job: Job, root: str | None = None) -> str:
+    """``'~N CPU-s'`` for training ``job``: its own record's time, else the median of the
+    table's finished records (× their torch threads), plus the seed's pretraining when its
+    artifact is missing; ``'time unknown'`` without any record to go by."""
+    from fusionbench.experiments.aggregate import load_records
+    from fusionbench.experiments.grid import runs_dir
+
+    folder = runs_dir(job.protocol, job.table, root)
+    records = [r for r in (load_records(folder) if os.path.isdir(folder) else [])
+               if r.get('status') == 'ok' and r.get('wall_time_s')
+               and (r.get('device') or 'cpu') == 'cpu']
+    own = [r for r in records if r.get('run_id') == job.run_id]
+    costs = [float(r['wall_time_s']) * int(r.get('torch_threads') or 1) for r in own or records]
+    if not costs:
+        return 'time unknown'
+    total = statistics.median(costs)
+    pretraining = _missing_pretraining_cost(job, records)
+    return f'~{total + pretraining:.0f} CPU-s' + (
+        f' incl. ~{pretraining:.0f} CPU-s of pretraining' if pretraining else '')
+
+
+def _missing_pretraining_cost(job: Job, records: list[dict]) -> float:
+    """CPU-s of the seed's pretraining when its artifact is not in the cache (0 otherwise, or
+    when no record says what a pretraining cost)."""
+    marker = job.resolved.get('pretraining')
+    if not marker:
+        return 0.0
+    from fusionbench.experiments.pretrain import artifact_dir
+    from fusionbench.experiments.protocols import get_protocol
+    protocol = get_protocol(marker['protocol'])
+    depth = (job.resolved.get('model') or {}).get('backbone', {}).get('depth')
+    folder = artifact_dir(protocol, job.seed, job.code, depth)
+    if os.path.isfile(os.path.join(folder, 'provenance.json')):
+        return 0.0
+    seen = [float(r['pretraining']['cpu_time_s']) for r in records
+            if (r.get('pretraining') or {}).get('cpu_time_s')]
+    return statistics.median(seen) if seen else 0.0
+
+
+def train_command(job: Job) -> str:
+    """The command that trains ``job``'s cell (and keeps its checkpoint)."""
+    return (f'python -m fusionbench run robustness --table {job.table} --protocol '
+            f'{job.protocol} --rows {job.row} --seeds {job.seed + 1}')
+
+
+def load_trained(table: str, row: str, seed: int = 0, *, protocol: str = 'mini',
+                 cell: str = 'main', train_missing: bool = True,
+                 echo: Callable[[str], None] = print, root: str | None = None) -> TrainedCell:
+    """The trained model of (``table``, ``row``, ``cell``, ``seed``) under ``protocol``.
+
+    Looks the job up exactly as ``run`` does (:func:`find_job`) and loads its final checkpoint
+    (:func:`read_final_checkpoint`). When there is none and ``train_missing``, trains that one
+    cell first through the grid's job runner -- its record lands where ``run`` puts it; a cell
+    that already has a valid record is retrained without rewriting it -- and says so in one
+    line through ``echo`` (with the expected cost, :func:`training_estimate`). ``root``: the
+    results root (default ``$FUSIONBENCH_RESULTS``).
+
+    Raises :class:`ConfigError` (one line naming the cell and the command that trains it) when
+    there is no checkpoint and not ``train_missing``, or when training it fails (with the
+    run's reason); :class:`ConfigError` for an unknown row or cell.
+    """
+    from fusionbench.experiments.grid import execute, finished_record
+
+    job = find_job(table, row, seed, protocol, cell)
+    path = final_checkpoint_path(job, root)
+    if os.path.isfile(path):
+        return read_final_checkpoint(path)
+    where = f'{table}/{row}' + ('' if cell == 'main' else f'/{cell}') + f' seed {seed} ({protocol})'
+    if not train_missing:
+        raise ConfigError(f'no checkpoint for {where} at {path}; train it with: '
+                          f'{train_command(job)}')
+    recorded = finished_record(job, root) is not None
+    echo(f'no checkpoint for {where}: training it first, {training_estimate(job, root)}'
+         + (' (its record is kept as it is)' if recorded else ''))
+    record = execute(job, root, keep_record=recorded)
+    if record.get('status') == 'claimed':
+        raise ConfigError(f'{where} is being trained by {record.get("holder")}; run again when '
+                          'it is done')
+    if record.get('status') not in ('ok', 'done'):
+        raise ConfigError(f'training {where} failed: {record.get("error")}')
+    if not os.path.isfile(path):
+        raise ConfigError(f'training {where} left no checkpoint at {path}')
+    return read_final_checkpoint(path)
+
+
+def describe_cell(trained: TrainedCell) -> dict[str, Any]:
+    """``{'run_id', 'table', 'row', 'cell', 'seed', 'protocol'}`` of a trained cell's record."""
+    return {k: trained.record.get(k) for k in ('run_id', 'table', 'row', 'cell', 'seed',
+                                              'protocol')}
