@@ -235,7 +235,7 @@ def execute(job: Job, root: str | None = None, launcher: str = 'none',
     next time (bit-identical to an uninterrupted run, see
     :class:`~fusionbench.hooks.RngStateHook`); ``fresh`` (``--force``) starts over instead.
     A finished run keeps only its final checkpoint there
-    (:func:`~fusionbench.experiments.checkpoints.keep_final_checkpoint`). ``keep_record``:
+    (:func:`~fusionbench.experiments.final_checkpoint.keep_final_checkpoint`). ``keep_record``:
     the cell has a valid record and is trained again only for its checkpoint (a fresh clone
     with committed records): the record on disk is left as it is.
     Under a launcher every rank trains and rank 0 alone writes the record. ``performance``
@@ -297,7 +297,7 @@ def _execute(job: Job, root: str | None, launcher: str, fresh: bool,
     record['finished_at'] = now()
     if _is_main_process():
         if record['status'] == 'ok':  # before the record: a finished cell has its weights
-            from fusionbench.experiments.checkpoints import keep_final_checkpoint
+            from fusionbench.experiments.final_checkpoint import keep_final_checkpoint
             keep_final_checkpoint(folder, record)
         path = os.path.join(runs_dir(job.protocol, job.table, root), job.record_name)
         try:
@@ -306,7 +306,7 @@ def _execute(job: Job, root: str | None, launcher: str, fresh: bool,
         except OSError as err:
             raise WriteError(path, err.strerror or str(err)) from err
         if record['status'] == 'ok':  # done: nothing resumes it any more
-            from fusionbench.experiments.checkpoints import drop_resumable_checkpoints
+            from fusionbench.experiments.final_checkpoint import drop_resumable_checkpoints
             drop_resumable_checkpoints(folder)
     return record
 
