@@ -119,9 +119,11 @@ def find_job(table: str, row: str, seed: int = 0, protocol: str = 'mini',
 
 
 def training_estimate(job: Job, root: str | None = None) -> str:
-    """``'~N CPU-s'`` for training ``job``: its own record's time, else the median of the
-    table's finished records (× their torch threads), plus the seed's pretraining when its
-    artifact is missing; ``'time unknown'`` without any record to go by."""
+    """What training ``job`` should take, for the one line that announces it: ``'~N s'`` -- its
+    own record's wall time × torch threads, else the median of the table's finished CPU
+    records -- plus the seed's pretraining when its artifact is missing (its CPU time in the
+    other records); ``'time unknown'`` without any record to go by. Wall time, not CPU time:
+    records keep the former (on a busy machine it overstates the CPU time)."""
     from fusionbench.experiments.aggregate import load_records
     from fusionbench.experiments.grid import runs_dir
 
@@ -135,8 +137,9 @@ def training_estimate(job: Job, root: str | None = None) -> str:
         return 'time unknown'
     total = statistics.median(costs)
     pretraining = _missing_pretraining_cost(job, records)
-    return f'~{total + pretraining:.0f} CPU-s' + (
-        f' incl. ~{pretraining:.0f} CPU-s of pretraining' if pretraining else '')
+    source = 'as its record took' if own else f'median of {len(costs)} finished cell(s)'
+    return (f'~{total + pretraining:.0f} s ({source}'
+            + (f', incl. ~{pretraining:.0f} s of pretraining' if pretraining else '') + ')')
 
 
 def _missing_pretraining_cost(job: Job, records: list[dict]) -> float:
