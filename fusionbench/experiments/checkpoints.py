@@ -119,7 +119,8 @@ def find_job(table: str, row: str, seed: int = 0, protocol: str = 'mini',
 
 
 def training_estimate(job: Job, root: str | None = None) -> str:
-    """What training ``job`` should take, for the one line that announces it: ``'~N s'`` -- its
+    """What training ``job`` should take, for the one line that announces it: ``'~N s, as its
+    record took'`` -- its
     own record's wall time × torch threads, else the median of the table's finished CPU
     records -- plus the seed's pretraining when its artifact is missing (its CPU time in the
     other records); ``'time unknown'`` without any record to go by. Wall time, not CPU time:
@@ -137,9 +138,9 @@ def training_estimate(job: Job, root: str | None = None) -> str:
         return 'time unknown'
     total = statistics.median(costs)
     pretraining = _missing_pretraining_cost(job, records)
-    source = 'as its record took' if own else f'median of {len(costs)} finished cell(s)'
-    return (f'~{total + pretraining:.0f} s ({source}'
-            + (f', incl. ~{pretraining:.0f} s of pretraining' if pretraining else '') + ')')
+    source = 'as its record took' if own else f'the median of {len(costs)} finished cell(s)'
+    return (f'~{total + pretraining:.0f} s, {source}'
+            + (f', incl. ~{pretraining:.0f} s of pretraining' if pretraining else ''))
 
 
 def _missing_pretraining_cost(job: Job, records: list[dict]) -> float:
@@ -193,8 +194,8 @@ def load_trained(table: str, row: str, seed: int = 0, *, protocol: str = 'mini',
         raise ConfigError(f'no checkpoint for {where} at {path}; train it with: '
                           f'{train_command(job)}')
     recorded = finished_record(job, root) is not None
-    echo(f'no checkpoint for {where}: training it first, {training_estimate(job, root)}'
-         + (' (its record is kept as it is)' if recorded else ''))
+    echo(f'no checkpoint for {where}: training it first ({training_estimate(job, root)}'
+         + ('; its record is kept as it is)' if recorded else ')'))
     record = execute(job, root, keep_record=recorded)
     if record.get('status') == 'claimed':
         raise ConfigError(f'{where} is being trained by {record.get("holder")}; run again when '

@@ -139,8 +139,11 @@ def _table_lines(df: pd.DataFrame, path: Path, results_dir: Path, reports_dir: P
         body.append([row, str(part['seed'].nunique()), *cells])
     figure = results_dir / 'plots' / f'robustness_{table}.png'
     lines = [f'### {table}', '', *markdown_table(header, body), '']
-    lines += [f'Strongest severity of each curve shown; every severity is in '
-              f'`{Path(os.path.relpath(path, reports_dir)).as_posix()}`.', '']
+    units = '; '.join(f'{c}: {u}' for c, u in df[df['corruption'] != CLEAN].groupby(
+        'corruption', sort=False)['unit'].first().items() if df[df['corruption'] == c][
+        'severity'].nunique() > 1)
+    lines += [f'The strongest severity of each curve is shown (severity: {units}); every '
+              f'severity is in `{Path(os.path.relpath(path, reports_dir)).as_posix()}`.', '']
     if figure.is_file():
         lines += [f'![robustness_{table}]({Path(os.path.relpath(figure, reports_dir)).as_posix()})',
                   '']
@@ -154,5 +157,4 @@ def _column_label(df: pd.DataFrame, column: tuple[str, str, float]) -> str:
     part = df[(df['corruption'] == corruption) & (df['modality'] == modality)]
     if part['severity'].nunique() == 1:
         return f'{modality} {corruption}'
-    unit = str(part['unit'].iloc[0]) if 'unit' in part else 'severity'
-    return f'{modality} {corruption} ({unit} {severity:g})'
+    return f'{modality} {corruption} {severity:g}'

@@ -59,8 +59,8 @@ def test_load_trained_trains_the_missing_cell_once_then_reuses_it(results, one_t
     os.remove(trained.checkpoint)
     said.clear()
     retrained = load_trained('table1', 'cen', 0, protocol='smoke', echo=said.append)
-    assert len(said) == 1 and said[0].endswith('(its record is kept as it is)')
-    assert '(as its record took)' in said[0]  # the estimate comes from the record's time
+    assert len(said) == 1 and said[0].endswith('; its record is kept as it is)')
+    assert '(~' in said[0] and ' s, as its record took' in said[0]  # the record's time
     assert record_file.read_bytes() == before
     assert retrained.record['run_id'] == job.run_id
     assert retrained.record['finished_at'] != trained.record['finished_at']
