@@ -89,11 +89,26 @@ def read_final_checkpoint(path: str) -> TrainedCell:
     checkpoint = compat.load_checkpoint(path)
     meta = checkpoint['meta']
     cfg = Config.fromstring(meta['cfg'], file_format='.py')
+    _localise(cfg, os.path.dirname(os.path.abspath(path)))
     with DefaultScope.overwrite_default_scope('fusionbench'):
         model = build_model(cfg)
     model.load_state_dict(checkpoint['state_dict'], strict=True)
     model.eval()
     return TrainedCell(model=model, cfg=cfg, record=json.loads(meta['record']), checkpoint=path)
+
+
+def _localise(cfg: Config, folder: str) -> None:
+    """Point the machine-local places of a checkpoint's config (:data:`~fusionbench.
+    experiments.grid.LOCAL_KEYS`: the work dir, the scene cache) at this machine's: a
+    checkpoint copied from another machine evaluates on this one's cache."""
+    from fusionbench.experiments.config_check import datasets_in
+    from fusionbench.paths import cache_root
+
+    cfg.work_dir = folder
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        for dataset in datasets_in((cfg.get(loader) or {}).get('dataset')):
+            if 'cache_dir' in dataset:
+                dataset['cache_dir'] = cache_root()
 
 
 def find_job(table: str, row: str, seed: int = 0, protocol: str = 'mini',

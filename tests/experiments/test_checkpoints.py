@@ -22,7 +22,8 @@ def results(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_load_trained_trains_the_missing_cell_once_then_reuses_it(results, one_thread):
+def test_load_trained_trains_the_missing_cell_once_then_reuses_it(results, one_thread,
+                                                                  monkeypatch):
     job = find_job('table1', 'cen', 0, protocol='smoke')
     with pytest.raises(ConfigError) as missing:
         load_trained('table1', 'cen', 0, protocol='smoke', train_missing=False)
@@ -33,7 +34,7 @@ def test_load_trained_trains_the_missing_cell_once_then_reuses_it(results, one_t
     said: list[str] = []
     trained = load_trained('table1', 'cen', 0, protocol='smoke', echo=said.append)
     assert len(said) == 1 and said[0].startswith(
-        'no checkpoint for table1/cen seed 0 (smoke): training it first, ')
+        'no checkpoint for table1/cen seed 0 (smoke): training it first (')
     record_file = Path(runs_dir('smoke', 'table1')) / job.record_name
     assert record_file.is_file()  # the record lands where `run` puts it
     assert trained.checkpoint == final_checkpoint_path(job)
@@ -47,9 +48,14 @@ def test_load_trained_trains_the_missing_cell_once_then_reuses_it(results, one_t
 
     stamp = os.path.getmtime(trained.checkpoint)
     said.clear()
+    cache = os.environ['FUSIONBENCH_CACHE']
+    monkeypatch.setenv('FUSIONBENCH_CACHE', str(results.parent / 'elsewhere'))  # another machine
     again = load_trained('table1', 'cen', 0, protocol='smoke', echo=said.append,
                          train_missing=False)
     assert said == [] and os.path.getmtime(again.checkpoint) == stamp  # reused, not retrained
+    assert again.cfg.test_dataloader.dataset.cache_dir == str(results.parent / 'elsewhere')
+    assert again.cfg.work_dir == str(work)
+    monkeypatch.setenv('FUSIONBENCH_CACHE', cache)
     for (name, a), b in zip(trained.model.state_dict().items(), again.model.state_dict().values()):
         assert torch.equal(a, b), name
 
