@@ -121,13 +121,15 @@ def modality_statistics(cfg, modalities: Sequence[str],
     return stats
 
 
-def evaluate(model, cfg, transform: dict | None, device: str = 'cpu') -> dict[str, dict]:
+def evaluate(model, cfg, transform: dict | None) -> dict[str, dict]:
     """Metrics per head (``{head: {mIoU, mAcc, aAcc}}``, as a record's ``metrics``) of
-    ``model`` on ``cfg``'s test split with ``transform`` in its pipeline (None: clean).
+    ``model`` (on its device) on ``cfg``'s test split with ``transform`` in its pipeline (None:
+    clean).
 
     The config's own test loader and test evaluator, the model's ``test_step``: what the run's
     test loop did, with one more pipeline step.
     """
+    import torch
     from mmengine.evaluator import Evaluator
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
@@ -139,7 +141,6 @@ def evaluate(model, cfg, transform: dict | None, device: str = 'cpu') -> dict[st
     owner = _pipeline_owner(loader_cfg)
     owner['pipeline'] = corrupted_pipeline(owner['pipeline'], transform)
     loader_cfg.update(num_workers=0, persistent_workers=False)
-    import torch
     with DefaultScope.overwrite_default_scope('fusionbench'):
         loader = Runner.build_dataloader(loader_cfg, seed=CORRUPTION_SEED)
         evaluator = Evaluator(copy.deepcopy(cfg.test_evaluator))
@@ -162,7 +163,7 @@ def evaluate_cell(trained, corruptions: Sequence[Corruption], stats: dict[str, d
     for corruption, modality, severity in conditions(corruptions, modalities):
         transform = None if corruption is None else corruption.transform_cfg(
             modality, severity, stats.get(modality), CORRUPTION_SEED)
-        metrics = evaluate(model, trained.cfg, transform, device)
+        metrics = evaluate(model, trained.cfg, transform)
         for head, values in metrics.items():
             rows.append({'table': record['table'], 'row': record['row'], 'seed': record['seed'],
                          'corruption': condition_name(corruption), 'modality': modality,
@@ -228,6 +229,9 @@ def run_robustness(table: str = 'table1', protocol: str = 'mini', seeds: int = 1
                              default=str)
             if key not in stats_cache:
                 stats_cache[key] = modality_statistics(trained.cfg, modalities)
+                echo('training-split statistics (raw units, valid pixels): ' + '; '.join(
+                    f"{m} mean {_short(v['mean'])} std {_short(v['std'])}"
+                    for m, v in stats_cache[key].items()))
             cell_rows = evaluate_cell(trained, chosen, stats_cache[key], device)
             out += cell_rows
             mismatch = clean_mismatches(cell_rows, trained.record)
@@ -237,6 +241,10 @@ def run_robustness(table: str = 'table1', protocol: str = 'mini', seeds: int = 1
                  + (f'; clean mIoU differs from its record: {", ".join(mismatch)}'
                     if mismatch else ''))
     return order_columns(pd.DataFrame(out))
+
+
+def _short(values: Sequence[float]) -> str:
+    return ', '.join(f'{v:.3g}' for v in values)
 
 
 def order_columns(df: pd.DataFrame) -> pd.DataFrame:
