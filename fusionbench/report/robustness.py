@@ -38,7 +38,8 @@ def _panels(df: pd.DataFrame) -> tuple[list[tuple[str, str]], list[tuple[str, st
     for (corruption, modality), group in corrupted.groupby(['corruption', 'modality'],
                                                            sort=False):
         (points if group['severity'].nunique() == 1 else curves).append((corruption, modality))
-    return points, curves
+    order = list(dict.fromkeys(corrupted['modality']))  # a modality's removals side by side
+    return sorted(points, key=lambda p: order.index(p[1])), curves
 
 
 def plot_robustness(df: pd.DataFrame, path: str | Path, title: str = '') -> Path:
