@@ -36,7 +36,8 @@ from fusionbench.experiments.final_checkpoint import (FINAL_CHECKPOINT, LAST_CHE
                                                       drop_resumable_checkpoints,
                                                       keep_final_checkpoint)
 
-__all__ = ['FINAL_CHECKPOINT', 'LAST_CHECKPOINT', 'TrainedCell', 'drop_resumable_checkpoints',
+__all__ = ['FINAL_CHECKPOINT', 'LAST_CHECKPOINT', 'TrainedCell', 'adopt_finished_checkpoint',
+           'drop_resumable_checkpoints',
            'final_checkpoint_path', 'find_job', 'keep_final_checkpoint', 'load_trained',
            'read_final_checkpoint', 'train_command', 'training_estimate']
 
@@ -176,6 +177,32 @@ def _missing_pretraining_cost(job: Job, records: list[dict]) -> float:
     return statistics.median(seen) if seen else 0.0
 
 
+def adopt_finished_checkpoint(job: Job, root: str | None = None) -> str | None:
+    """``final.pth`` of a cell finished before runs kept final checkpoints: when the cell has a
+    valid ``ok`` record and its work dir still holds the run's resumable checkpoint at the
+    schedule's last iteration (or epoch), that checkpoint becomes ``final.pth`` (with the
+    record) and the resumable one goes. Returns its path, None when there is nothing to adopt
+    (no record, no checkpoint, or one from an unfinished run)."""
+    from fusionbench import compat
+    from fusionbench.experiments.final_checkpoint import resumable_checkpoint
+    from fusionbench.experiments.grid import finished_record, work_dir
+    from fusionbench.experiments.records import read_record
+
+    record_path = finished_record(job, root)
+    folder = work_dir(job.protocol, job.table, job.run_id, root)
+    source = resumable_checkpoint(folder) if record_path and os.path.isdir(folder) else None
+    if source is None:
+        return None
+    loop = job.resolved.get('train_cfg') or {}
+    meta = compat.load_checkpoint(source).get('meta') or {}
+    last = {'iter': loop.get('max_iters'), 'epoch': loop.get('max_epochs')}
+    if not any(value is not None and meta.get(key) == value for key, value in last.items()):
+        return None  # a later, unfinished rerun's checkpoint: not the recorded weights
+    path = keep_final_checkpoint(folder, read_record(record_path))
+    drop_resumable_checkpoints(folder)
+    return path
+
+
 def train_command(job: Job) -> str:
     """The command that trains ``job``'s cell (and keeps its checkpoint)."""
     return (f'python -m fusionbench run robustness --table {job.table} --protocol '
@@ -188,7 +215,8 @@ def load_trained(table: str, row: str, seed: int = 0, *, protocol: str = 'mini',
     """The trained model of (``table``, ``row``, ``cell``, ``seed``) under ``protocol``.
 
     Looks the job up exactly as ``run`` does (:func:`find_job`) and loads its final checkpoint
-    (:func:`read_final_checkpoint`). When there is none and ``train_missing``, trains that one
+    (:func:`read_final_checkpoint`; a run finished before runs kept one is adopted,
+    :func:`adopt_finished_checkpoint`). When there is none and ``train_missing``, trains that one
     cell first through the grid's job runner -- its record lands where ``run`` puts it; a cell
     that already has a valid record is retrained without rewriting it -- and says so in one
     line through ``echo`` (with the expected cost, :func:`training_estimate`). ``root``: the
@@ -202,7 +230,7 @@ def load_trained(table: str, row: str, seed: int = 0, *, protocol: str = 'mini',
 
     job = find_job(table, row, seed, protocol, cell)
     path = final_checkpoint_path(job, root)
-    if os.path.isfile(path):
+    if os.path.isfile(path) or adopt_finished_checkpoint(job, root):
         return read_final_checkpoint(path)
     where = f'{table}/{row}' + ('' if cell == 'main' else f'/{cell}') + f' seed {seed} ({protocol})'
     if not train_missing:

@@ -25,7 +25,7 @@ def _strip_wrappers(key: str) -> str:
     return key
 
 
-def _resumable_checkpoint(folder: str) -> str | None:
+def resumable_checkpoint(folder: str) -> str | None:
     """The checkpoint mmengine's pointer names in ``folder`` (or the newest intact ``iter_*`` /
     ``epoch_*`` one); None when there is none."""
     from fusionbench.compat import intact_checkpoint
@@ -57,7 +57,7 @@ def keep_final_checkpoint(folder: str, record: dict) -> str | None:
     from fusionbench import compat
     from fusionbench.errors import WriteError
 
-    source = _resumable_checkpoint(folder) if os.path.isdir(folder) else None
+    source = resumable_checkpoint(folder) if os.path.isdir(folder) else None
     if source is None:
         return None
     checkpoint = compat.load_checkpoint(source)

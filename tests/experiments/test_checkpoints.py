@@ -1,6 +1,7 @@
 """Final checkpoints of finished runs and ``load_trained`` (smoke protocol, one toy cell)."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -8,10 +9,11 @@ import pytest
 import torch
 
 from fusionbench.errors import ConfigError
-from fusionbench.experiments.checkpoints import (FINAL_CHECKPOINT, drop_resumable_checkpoints,
+from fusionbench.experiments.checkpoints import (FINAL_CHECKPOINT, adopt_finished_checkpoint,
+                                                 drop_resumable_checkpoints,
                                                  final_checkpoint_path, find_job,
                                                  keep_final_checkpoint, load_trained)
-from fusionbench.experiments.grid import runs_dir
+from fusionbench.experiments.grid import runs_dir, work_dir, write_json_atomic
 from fusionbench.fusion.gamma_dynamics import exchange_layers
 
 
@@ -99,3 +101,29 @@ def test_final_checkpoint_keeps_the_pointed_weights_and_drops_the_resumable_ones
     drop_resumable_checkpoints(str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ['final.pth', 'run.log']
     assert keep_final_checkpoint(str(tmp_path / 'none'), {}) is None
+
+
+def test_a_finished_run_without_final_checkpoint_adopts_its_last_one(results):
+    """Work dirs of runs finished before runs kept final checkpoints: the resumable checkpoint
+    at the schedule's last iteration (smoke: 12) becomes final.pth; an earlier one does not."""
+    job = find_job('table1', 'cen', 0, protocol='smoke')
+    record = {'schema': 1, 'run_id': job.run_id, 'table': 'table1', 'row': 'cen',
+              'cell': 'main', 'protocol': 'smoke', 'seed': 0, 'status': 'ok', 'error': None,
+              'metrics': {'primary': {'mIoU': 10.0}}, 'params': {'total': 100}}
+    assert adopt_finished_checkpoint(job) is None  # no record, no work dir
+    write_json_atomic(str(Path(runs_dir('smoke', 'table1')) / job.record_name), record)
+    work = Path(work_dir('smoke', 'table1', job.run_id))
+    work.mkdir(parents=True)
+    torch.save({'meta': {'iter': 6, 'cfg': ''}, 'state_dict': {'w': torch.ones(2)}},
+               work / 'iter_6.pth')
+    (work / 'last_checkpoint').write_text(str(work / 'iter_6.pth'))
+    assert adopt_finished_checkpoint(job) is None  # an unfinished (re)run's checkpoint
+    assert (work / 'iter_6.pth').exists() and not (work / FINAL_CHECKPOINT).exists()
+    _checkpoint(work / 'iter_12.pth', 2.0)
+    (work / 'last_checkpoint').write_text(str(work / 'iter_12.pth'))
+    path = adopt_finished_checkpoint(job)
+    assert path == final_checkpoint_path(job)
+    final = torch.load(path, weights_only=True)
+    assert torch.equal(final['state_dict']['w'], torch.full((2,), 2.0))
+    assert json.loads(final['meta']['record'])['metrics'] == record['metrics']
+    assert sorted(p.name for p in work.iterdir()) == [FINAL_CHECKPOINT]
