@@ -458,10 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="submitit's update_parameters, e.g. slurm_partition=gpu gpus_per_node=1 "
                         'timeout_min=1440 (repeatable)')
     p.add_argument('--no-wait', action='store_true', help='with --submit: return once submitted')
-    p.add_argument('--table', dest='of_table', default=None,
+    p.add_argument('--table', dest='of_table', default=None, metavar='TABLE',
                    help='run robustness: the table whose trained cells are evaluated (default '
                         'table1; --seeds then defaults to 1)')
-    p.add_argument('--corruptions', nargs='+', default=None,
+    p.add_argument('--corruptions', nargs='+', default=None, metavar='NAME',
                    help='run robustness: only these corruptions (zeros, mean, noise, holes; '
                         'default: all)')
     p.add_argument('--no-train', action='store_true',

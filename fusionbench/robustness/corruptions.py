@@ -108,8 +108,9 @@ class RemoveModality(BaseTransform):
 
 @TRANSFORMS.register_module()
 class ModalityNoise(BaseTransform):
-    """Additive Gaussian noise on one modality: ``x + sigma · std_c · ε``, ``ε ~ N(0, 1)`` per
-    pixel and channel.
+    """Additive Gaussian noise on one modality, its σ relative to the modality's std.
+
+    ``x + sigma · std_c · ε``, ``ε ~ N(0, 1)`` per pixel and channel ``c``.
 
     Args:
         modality: the modality degraded.
