@@ -194,6 +194,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fusionbench.experiments.protocols import get_protocol
     from fusionbench.experiments.tables import get_table
 
+    if args.table in _EVALUATIONS:  # evaluations of another table's trained cells
+        return _EVALUATIONS[args.table](args)
+    if args.of_table or args.corruptions or args.no_train:
+        from fusionbench.errors import FusionbenchError
+        raise FusionbenchError(f'--table, --corruptions and --no-train belong to `run '
+                               f'{" / ".join(_EVALUATIONS)}`, not to `run {args.table}`')
     start = time.perf_counter()  # what the summary line reports: the whole command
     protocol = get_protocol(args.protocol)
     # the table's task may run the protocol with its own default seeds (Protocol.tasks)
@@ -282,6 +288,40 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(failure_summary(summary['failed']), file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_robustness(args: argparse.Namespace) -> int:
+    """``run robustness``: the trained cells of ``--table`` (default table1) under missing and
+    degraded modalities (:mod:`fusionbench.experiments.robustness`); trains missing cells
+    first unless ``--no-train``. Writes the CSV and the curves; exit 0."""
+    from fusionbench.errors import FusionbenchError
+    from fusionbench.experiments.protocols import get_protocol
+    from fusionbench.experiments.robustness import run_robustness, write_robustness
+    from fusionbench.paths import results_root
+
+    if args.force or args.list or args.submit or args.shard != (0, 1) or args.launcher != 'none':
+        raise FusionbenchError('run robustness evaluates trained cells: it takes --protocol, '
+                               '--table, --rows, --seeds, --corruptions and --no-train only')
+    get_protocol(args.protocol)  # an unknown name is one line naming the registered ones
+    _check_not_reference(args.protocol)
+    table = args.of_table or 'table1'
+    start, cpu = time.perf_counter(), time.process_time()
+    df = run_robustness(table, args.protocol, args.seeds or 1, args.rows, args.corruptions,
+                        train_missing=not args.no_train)
+    with _naming_write_errors(os.path.join(results_root(), args.protocol)):
+        paths = write_robustness(df, table, args.protocol)
+    cells = len(set(zip(df['row'], df['seed'])))
+    conditions = len(set(zip(df['corruption'], df['modality'], df['severity'])))
+    print(f'robustness {table} [{args.protocol}]: {cells} cell(s), {conditions} conditions, '
+          f'{time.perf_counter() - start:.1f} s ({time.process_time() - cpu:.1f} CPU-s of this '
+          'process)')
+    for path in paths:
+        print(f'  wrote {os.path.relpath(path)}')
+    return 0
+
+
+#: ``run <name>`` commands that evaluate another table's trained cells instead of training one.
+_EVALUATIONS = {'robustness': cmd_robustness}
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -422,8 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='show the traceback of an error (default: one line)')
     sub = parser.add_subparsers(dest='command', required=True)
 
-    p = sub.add_parser('run', help='train and evaluate every cell of a table')
-    p.add_argument('table', help='table name (see `list tables`)')
+    p = sub.add_parser('run', help='train and evaluate every cell of a table (or `run '
+                                   'robustness`: evaluate trained cells under corruptions)')
+    p.add_argument('table', help='table name (see `list tables`), or robustness')
     p.add_argument('--protocol', default='mini', help='smoke | mini (default) | paper')
     p.add_argument('--seeds', type=_positive_int('--seeds'), default=None,
                    help="seeds per cell, >= 1 (protocol's default)")
@@ -445,6 +486,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="submitit's update_parameters, e.g. slurm_partition=gpu gpus_per_node=1 "
                         'timeout_min=1440 (repeatable)')
     p.add_argument('--no-wait', action='store_true', help='with --submit: return once submitted')
+    p.add_argument('--table', dest='of_table', default=None, metavar='TABLE',
+                   help='run robustness: the table whose trained cells are evaluated (default '
+                        'table1; --seeds then defaults to 1)')
+    p.add_argument('--corruptions', nargs='+', default=None, metavar='NAME',
+                   help='run robustness: only these corruptions (zeros, mean, noise, holes; '
+                        'default: all)')
+    p.add_argument('--no-train', action='store_true',
+                   help='run robustness: fail on a cell without a checkpoint instead of '
+                        'training it first')
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser('bench', help='training-step speed: stacked vs per-modality lists vs '

@@ -37,7 +37,8 @@ FUSIONS = MODELS
 DATASETS = Registry('dataset', parent=MMSEG_DATASETS, scope='fusionbench',
                     locations=['fusionbench.data'])
 TRANSFORMS = Registry('transform', parent=MMSEG_TRANSFORMS, scope='fusionbench',
-                      locations=['fusionbench.data.transforms'])
+                      locations=['fusionbench.data.transforms',
+                                 'fusionbench.robustness.corruptions'])
 METRICS = Registry('metric', parent=MMSEG_METRICS, scope='fusionbench',
                    locations=['fusionbench.evaluation', 'fusionbench.tasks.translation'])
 HOOKS = Registry('hook', parent=MMSEG_HOOKS, scope='fusionbench',

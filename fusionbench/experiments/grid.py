@@ -227,12 +227,17 @@ def now() -> str:
 
 
 def execute(job: Job, root: str | None = None, launcher: str = 'none',
-            fresh: bool = False, performance: dict | None = None) -> dict:
+            fresh: bool = False, performance: dict | None = None,
+            keep_record: bool = False) -> dict:
     """Run ``job`` and write its record (failed runs too); return the record.
 
     The job's work dir keeps its checkpoints: a run killed midway resumes from its last one
     next time (bit-identical to an uninterrupted run, see
     :class:`~fusionbench.hooks.RngStateHook`); ``fresh`` (``--force``) starts over instead.
+    A finished run keeps only its final checkpoint there
+    (:func:`~fusionbench.experiments.final_checkpoint.keep_final_checkpoint`). ``keep_record``:
+    the cell has a valid record and is trained again only for its checkpoint (a fresh clone
+    with committed records): the record on disk is left as it is.
     Under a launcher every rank trains and rank 0 alone writes the record. ``performance``
     overrides the protocol's speed switches (:meth:`Protocol.default_performance`).
     """
@@ -241,9 +246,10 @@ def execute(job: Job, root: str | None = None, launcher: str = 'none',
     if not held:
         return _skipped(job, 'claimed', describe(claim.holder) if claim is not None else '')
     try:
-        if not fresh and _from_rank0(finished_record(job, root) if claim is not None else None):
+        if not (fresh or keep_record) and _from_rank0(
+                finished_record(job, root) if claim is not None else None):
             return _skipped(job, 'done', '')  # finished by another command meanwhile
-        return _execute(job, root, launcher, fresh, performance)
+        return _execute(job, root, launcher, fresh, performance, keep_record)
     finally:
         if claim is not None:
             claim.release()
@@ -255,7 +261,7 @@ def _skipped(job: Job, status: str, holder: str) -> dict:
 
 
 def _execute(job: Job, root: str | None, launcher: str, fresh: bool,
-             performance: dict | None) -> dict:
+             performance: dict | None, keep_record: bool = False) -> dict:
     from mmengine.config import Config
 
     from fusionbench.experiments.run import train_and_evaluate
@@ -290,11 +296,18 @@ def _execute(job: Job, root: str | None, launcher: str, fresh: bool,
                       wall_time_s=round(time.perf_counter() - start, 2), device=_device())
     record['finished_at'] = now()
     if _is_main_process():
+        if record['status'] == 'ok':  # before the record: a finished cell has its weights
+            from fusionbench.experiments.final_checkpoint import keep_final_checkpoint
+            keep_final_checkpoint(folder, record)
         path = os.path.join(runs_dir(job.protocol, job.table, root), job.record_name)
         try:
-            write_json_atomic(path, record)
+            if not keep_record:
+                write_json_atomic(path, record)
         except OSError as err:
             raise WriteError(path, err.strerror or str(err)) from err
+        if record['status'] == 'ok':  # done: nothing resumes it any more
+            from fusionbench.experiments.final_checkpoint import drop_resumable_checkpoints
+            drop_resumable_checkpoints(folder)
     return record
 
 

@@ -37,6 +37,7 @@ from fusionbench.report.dynamics import (dynamics_section, no_exchange_caveats,
 from fusionbench.report.markdown import ReportTable, render_index, render_report
 from fusionbench.report.per_class import per_class_section
 from fusionbench.report.plots import plot_heads, plot_metric_vs_params
+from fusionbench.report.robustness import robustness_section
 
 
 def write_outputs(table: str, protocol: str, jobs: list[Job], root: str | None = None) -> list[Path]:
@@ -257,6 +258,7 @@ def render_reports(protocol: str | None = None, root: str | None = None,
                      f'{Path(root) / name}{os.sep}', '') for w in skipped)}
                 if skipped else {})},
             extra_sections=[dynamics_section(records, figures, reports_dir),
+                            robustness_section(Path(root) / name, reports_dir),
                             per_class_section(specs, records),
                             reference_section(name, root, specs, records)],
             extra_caveats=saturation_caveats(records) + no_exchange_caveats(records)))

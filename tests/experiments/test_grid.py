@@ -304,7 +304,7 @@ def test_force_reruns_from_scratch_and_same_seed_gives_identical_results(tmp_pat
     path = record_path(tmp_path, job)
     one = json.loads(path.read_text())
     work = Path(work_dir('smoke', 'table1', job.run_id, str(tmp_path / 'results')))
-    checkpoint = work / 'iter_12.pth'
+    checkpoint = work / 'final.pth'  # a finished run keeps its final weights only
     shutil.copy(checkpoint, tmp_path / 'first.pth')
 
     second = fusionbench([*args, '--force'], tmp_path)
