@@ -31,6 +31,7 @@ from fusionbench.experiments.protocols import get_protocol
 from fusionbench.experiments.tables import get_table
 from fusionbench.paths import reports_root, results_root
 from fusionbench.report.dynamics import dynamics_section, table_figures
+from fusionbench.report.figure3 import figure3_section
 from fusionbench.report.markdown import ReportTable, render_index, render_report
 from fusionbench.report.plots import plot_heads, plot_metric_vs_params
 
@@ -175,7 +176,8 @@ def render_reports(protocol: str | None = None, root: str | None = None,
         paths.append(render_report(
             name, reports_dir, tables, records, get_protocol(name).description,
             {'rendered by': f'python -m fusionbench report --protocol {name}'},
-            extra_sections=[dynamics_section(records, figures, reports_dir)]))
+            extra_sections=[dynamics_section(records, figures, reports_dir),
+                            figure3_section(Path(root) / name, reports_dir)]))
     if paths:
         paths.append(render_index(reports_dir))
     return paths
