@@ -398,6 +398,13 @@ def cmd_figure3(args: argparse.Namespace) -> int:
 
     protocol = get_protocol(args.protocol)
     _check_not_reference(protocol.name)
+    if not protocol.synthetic or protocol.data is None:  # before any training, not after it
+        raise ConfigError(f"figure3 needs the procedural scenes' ground truth (depth, normals, "
+                          f'albedo); protocol {protocol.name} uses real data: use mini or smoke')
+    split = protocol.data.split('test' if protocol.data.test_scenes else 'val')[0]
+    if args.scenes > split:
+        raise ConfigError(f'figure3 --scenes {args.scenes}: the {protocol.name} protocol\'s test '
+                          f'split has {split} scenes; use --scenes {split} or fewer')
     cell = load_trained('table1', args.row, args.seed, protocol=protocol.name)
     try:
         dataset = figure3.test_dataset(cell.cfg)

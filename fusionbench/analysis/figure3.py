@@ -224,7 +224,8 @@ def group_maps(features: Mapping[str, Tensor], groups: Mapping[str, Mapping[str,
 
 # ----------------------------------------------------------------------------- edges
 def depth_edges(depth: np.ndarray, rel: float = DEPTH_EDGE_REL) -> np.ndarray:
-    """bool ``[H, W]``: ``max(|Δ²_x d|, |Δ²_y d|) > rel · d`` with ``d = 1/z`` (edge-padded).
+    """bool ``[H, W]``: ``max(|Δ²_x d|, |Δ²_y d|) > rel · d`` with ``d = 1/z`` (padded by
+    linear extrapolation).
 
     ``depth``: clean camera-frame z ``[H, W]`` in metres (> 0). Raises ``ValueError`` for a
     non-positive depth (a sensor hole: use the clean depth).
@@ -233,7 +234,8 @@ def depth_edges(depth: np.ndarray, rel: float = DEPTH_EDGE_REL) -> np.ndarray:
     if z.ndim != 2 or not (z > 0).all():
         raise ValueError('depth_edges needs a clean, positive [H, W] depth (no holes)')
     d = 1.0 / z
-    p = np.pad(d, 1, mode='edge')
+    p = np.pad(d, 1, mode='reflect', reflect_type='odd')  # linear extrapolation: a plane
+    # reaching the border keeps a zero second difference there (edge padding would not)
     lap = np.maximum(np.abs(p[1:-1, :-2] + p[1:-1, 2:] - 2 * d),
                      np.abs(p[:-2, 1:-1] + p[2:, 1:-1] - 2 * d))
     return lap > rel * d
