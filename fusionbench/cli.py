@@ -408,9 +408,10 @@ def cmd_figure3(args: argparse.Namespace) -> int:
     cell = load_trained('table1', args.row, args.seed, protocol=protocol.name)
     try:
         dataset = figure3.test_dataset(cell.cfg)
+        reference = figure3.initial_model(cell.cfg)  # the control: same groups, no training
         result = figure3.analyse(cell.model, dataset, args.scenes, stage=args.stage,
-                                 point=args.point)
-    except ValueError as err:
+                                 point=args.point, reference=reference)
+    except (ValueError, FileNotFoundError) as err:
         raise ConfigError(f'figure3 table1/{args.row} [{protocol.name}]: {err}') from err
     out_dir = Path(results_root(), protocol.name)
     meta = {'protocol': protocol.name, 'table': 'table1', 'row': args.row, 'seed': args.seed,
@@ -422,6 +423,9 @@ def cmd_figure3(args: argparse.Namespace) -> int:
     print(f'figure3 table1/{args.row} seed {args.seed} [{protocol.name}]: {len(result.points)} '
           f'exchange point(s), channels per group: {sizes}; {args.scenes} scenes')
     print(f"verdict: {verdict['verdict']} ({verdict['reason']})")
+    beyond = result.beyond_inputs
+    print(f"beyond the input streams (trained − initial weights): {beyond['verdict']} "
+          f"({beyond['reason']})")
     for path in written:
         print(f'  wrote {os.path.relpath(path)}')
     return 0

@@ -50,6 +50,12 @@ function of the model and a batch (or of arrays):
    exclusive maps: object boundaries carry both kinds of edges, so the overlapping maps cannot
    separate the two readings).
 
+7. The control (:func:`initial_model`): each stream sees its own modality from the first
+   iteration, so depth-stream channels may follow depth edges whatever CEN learnt. The same
+   channel groups (the trained γ's) read from the same network at its initial weights (the
+   pretrained encoder on ``mini``) give the contrasts the inputs alone produce; their per-scene
+   change, trained − initial, is what training with exchange added (``beyond_inputs``).
+
 Scenes whose response or edge map is constant (an empty group, a scene without such edges) give
 no ρ and are left out of that cell's mean (its ``n_scenes`` says how many remain).
 """
@@ -96,6 +102,9 @@ ALBEDO_EDGE = 0.1
 CLAIM_CONTRASTS = {'geometry_only': +1, 'albedo_only': -1}
 CONTRAST = 'depth_dominant − rgb_dominant'
 SUPPORTED, CONTRADICTED, UNDECIDED = 'supported', 'contradicted', 'undecided'
+#: The ``model`` column: the trained cell, the same network at its initial weights (the
+#: control: same channel groups, no training with exchange), and the per-scene difference.
+TRAINED, INITIAL, CHANGE = 'trained', 'initial', 'trained − initial'
 
 
 # ----------------------------------------------------------------------------- channels
@@ -346,37 +355,54 @@ def contrasts(per_scene: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarise(per_scene: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """The summary table: one row per (group, edge, response) -- mean ρ over scenes -- and one
-    per (edge, response) contrast (``group`` = :data:`CONTRAST`), each with ``n_scenes``,
-    ``mean``, ``std`` and the Student-t interval over scenes (``ci95_t_low``, ``ci95_t_high``
-    at 95 %; :func:`fusionbench.analysis.stats.summarize`)."""
-    rows = []
-    for (group, edge, response), part in per_scene.groupby(['group', 'edge', 'response'],
-                                                           sort=False):
-        rows.append(_summary_row('correlation', group, edge, response, part['rho'], confidence))
-    for (edge, response), part in contrasts(per_scene).groupby(['edge', 'response'], sort=False):
-        rows.append(_summary_row('contrast', CONTRAST, edge, response, part['difference'],
-                                 confidence))
-    order = {name: i for i, name in enumerate((*GROUPS, CONTRAST, *EDGES, *RESPONSES))}
+    """The summary table, per ``model`` (:data:`TRAINED` when ``per_scene`` has no ``model``
+    column): one row per (group, edge, response) -- mean ρ over scenes -- and one per (edge,
+    response) contrast (``group`` = :data:`CONTRAST`), each with ``n_scenes``, ``mean``,
+    ``std`` and the Student-t interval over scenes (``ci95_t_low``, ``ci95_t_high`` at 95 %;
+    :func:`fusionbench.analysis.stats.summarize`). With both a trained and an initial model,
+    also the contrasts' per-scene change (``model`` = :data:`CHANGE`: trained − initial, paired
+    by scene)."""
+    if 'model' not in per_scene:
+        per_scene = per_scene.assign(model=TRAINED)
+    rows, differences = [], {}
+    for model, scenes in per_scene.groupby('model', sort=False):
+        for (group, edge, response), part in scenes.groupby(['group', 'edge', 'response'],
+                                                            sort=False):
+            rows.append(_summary_row(model, 'correlation', group, edge, response, part['rho'],
+                                     confidence))
+        differences[model] = contrasts(scenes).set_index(['scene', 'edge', 'response'])[
+            'difference']
+    if TRAINED in differences and INITIAL in differences:
+        differences[CHANGE] = differences[TRAINED] - differences[INITIAL]
+    for model, difference in differences.items():
+        for (edge, response), part in difference.rename('difference').reset_index().groupby(
+                ['edge', 'response'], sort=False):
+            rows.append(_summary_row(model, 'contrast', CONTRAST, edge, response,
+                                     part['difference'], confidence))
+    order = {name: i for i, name in enumerate((TRAINED, INITIAL, CHANGE, *GROUPS, CONTRAST,
+                                               *EDGES, *RESPONSES))}
     table = pd.DataFrame(rows)
-    return table.sort_values(['group', 'response', 'edge'], key=lambda c: c.map(order),
-                             kind='stable').reset_index(drop=True)
+    return table.sort_values(['model', 'group', 'response', 'edge'],
+                             key=lambda c: c.map(order), kind='stable').reset_index(drop=True)
 
 
-def _summary_row(kind: str, group: str, edge: str, response: str, values: pd.Series,
-                 confidence: float) -> dict:
+def _summary_row(model: str, kind: str, group: str, edge: str, response: str,
+                 values: pd.Series, confidence: float) -> dict:
     finite = values.dropna().to_numpy(dtype=float)
     summary = summarize(finite, confidence) if finite.size else {
         'mean': math.nan, 'std': math.nan, CI_LOW: math.nan, CI_HIGH: math.nan}
     low, high = (k for k in summary if k not in ('mean', 'std'))
-    return {'kind': kind, 'group': group, 'edge': edge, 'response': response,
+    return {'model': model, 'kind': kind, 'group': group, 'edge': edge, 'response': response,
             'n_scenes': int(finite.size), 'mean': summary['mean'], 'std': summary['std'],
             CI_LOW: summary[low], CI_HIGH: summary[high]}
 
 
-def verdict(summary: pd.DataFrame, response: str = PRIMARY_RESPONSE) -> dict:
-    """The paper's claim against the contrasts of ``response``: ``{'verdict', 'reason',
-    'parts': {edge: {'expected', 'mean', 'low', 'high', 'holds'}}}``.
+def verdict(summary: pd.DataFrame, response: str = PRIMARY_RESPONSE,
+            model: str = TRAINED) -> dict:
+    """The paper's claim against the contrasts of ``response`` of ``model``: ``{'verdict',
+    'model', 'response', 'reason', 'parts': {edge: {'expected', 'mean', 'low', 'high',
+    'holds'}}}``. With ``model`` = :data:`CHANGE` it asks whether training with exchange moved
+    the contrasts the claimed way beyond what the input streams give at the initial weights.
 
     ``holds`` per part: True when the interval lies on the predicted side of 0 (above on
     ``geometry_only``: depth-dominant channels follow geometric edges more; below on
@@ -387,7 +413,7 @@ def verdict(summary: pd.DataFrame, response: str = PRIMARY_RESPONSE) -> dict:
     parts = {}
     for edge, sign in CLAIM_CONTRASTS.items():
         row = summary[(summary['kind'] == 'contrast') & (summary['edge'] == edge)
-                      & (summary['response'] == response)]
+                      & (summary['response'] == response) & (summary['model'] == model)]
         mean, low, high = ((float(row.iloc[0][k]) for k in ('mean', CI_LOW, CI_HIGH))
                            if len(row) else (math.nan,) * 3)
         holds = None
@@ -408,7 +434,8 @@ def verdict(summary: pd.DataFrame, response: str = PRIMARY_RESPONSE) -> dict:
     reason = '; '.join(
         f"{edge} edges: {CONTRAST} = {_num(p['mean'])} [{_num(p['low'])}, {_num(p['high'])}] "
         f"(claim: {p['expected']})" for edge, p in parts.items())
-    return {'verdict': result, 'response': response, 'reason': reason, 'parts': parts}
+    return {'verdict': result, 'model': model, 'response': response, 'reason': reason,
+            'parts': parts}
 
 
 def _num(value: float) -> str:
@@ -446,9 +473,12 @@ def scene_truth(dataset, index: int) -> SceneTruth:
 class Figure3Result:
     """What :func:`analyse` measured (everything the figure, the CSVs and the report need).
 
-    ``maps``: ``{group: [S, h, w]}``; ``edges``: ``{edge: bool [S, H, W]}`` at full resolution;
-    ``group_sizes``: ``{group: (point, channel) pairs}`` (:data:`NEITHER` included);
-    ``per_scene`` / ``summary``: :func:`scene_correlations` / :func:`summarise`.
+    ``maps``: ``{group: [S, h, w]}`` of the trained model; ``edges``: ``{edge: bool [S, H, W]}``
+    at full resolution; ``group_sizes``: ``{group: (point, channel) pairs}`` (:data:`NEITHER`
+    included); ``per_scene``: :func:`scene_correlations` with a ``model`` column (trained, and
+    initial when a reference was given); ``summary``: :func:`summarise`; ``verdict``: the claim
+    on the trained model; ``beyond_inputs``: the claim on the change from the initial weights
+    (empty without a reference).
     """
     points: tuple[str, ...]
     thresholds: dict[str, float]
@@ -460,51 +490,96 @@ class Figure3Result:
     per_scene: pd.DataFrame
     summary: pd.DataFrame
     verdict: dict = field(default_factory=dict)
+    beyond_inputs: dict = field(default_factory=dict)
 
 
-def analyse(model: nn.Module, dataset, scenes: int, stage: int | None = 1,
-            point: str | None = None, batch_size: int = 16,
-            confidence: float = 0.95) -> Figure3Result:
-    """Figure 3's maps and numbers for a trained CEN ``model`` on the first ``scenes`` scenes of
-    a :class:`~fusionbench.data.synthetic.SyntheticScenes` ``dataset`` (its pipeline gives the
-    model's inputs, as at test time).
-
-    Raises ``ValueError`` for ``scenes`` outside ``1..len(dataset)``, a model without CEN points
-    at ``stage`` / ``point``, or modalities without rgb and depth.
-    """
+def dataset_maps(model: nn.Module, dataset, scenes: int, groups: Mapping[str, Mapping],
+                 batch_size: int = 16) -> dict[str, np.ndarray]:
+    """:func:`group_maps` of ``model`` over the first ``scenes`` scenes of ``dataset`` (inputs
+    from its pipeline and the model's data preprocessor, as at test time), in batches:
+    ``{group: [S, h, w]}``. ``groups``: ``{point: {group: bool [C]}}``."""
     from mmengine.dataset import pseudo_collate
 
-    if not 1 <= scenes <= len(dataset):
-        raise ValueError(f'--scenes must lie in 1..{len(dataset)} (the test split has '
-                         f'{len(dataset)} scenes), got {scenes}')
-    points = select_points(model, stage, point)
     net = getattr(model, 'module', model)
-    modalities = tuple(net.modalities)
-    groups = {name: channel_groups(norm.weight, fusion.threshold, modalities)
-              for name, fusion, norm in points}
-    names = [name for name, _, _ in points]
+    names = list(groups)
     parts: dict[str, list[np.ndarray]] = {g: [] for g in GROUPS}
     for start in range(0, scenes, batch_size):
         batch = pseudo_collate([dataset[i] for i in range(start, min(start + batch_size,
                                                                      scenes))])
         inputs = net.data_preprocessor(batch, training=False)['inputs']
-        maps = group_maps(capture_features(model, inputs, names), groups, modalities)
+        maps = group_maps(capture_features(model, inputs, names), groups, net.modalities)
         for group in GROUPS:
             parts[group].append(maps[group])
-    maps = {group: np.concatenate(parts[group]) for group in GROUPS}
+    return {group: np.concatenate(parts[group]) for group in GROUPS}
+
+
+def analyse(model: nn.Module, dataset, scenes: int, stage: int | None = 1,
+            point: str | None = None, reference: nn.Module | None = None,
+            batch_size: int = 16, confidence: float = 0.95) -> Figure3Result:
+    """Figure 3's maps and numbers for a trained CEN ``model`` on the first ``scenes`` scenes of
+    a :class:`~fusionbench.data.synthetic.SyntheticScenes` ``dataset``.
+
+    ``reference``: the same network at its initial weights (:func:`initial_model`), or None.
+    Its features are grouped by the *trained* model's γ's, so its contrasts say what the input
+    streams alone give those channels (each stream sees its own modality from the first
+    iteration); the change trained − initial is what training with exchange added.
+
+    Raises ``ValueError`` for ``scenes`` outside ``1..len(dataset)``, a model without CEN points
+    at ``stage`` / ``point`` (or a reference without them), or modalities without rgb and
+    depth.
+    """
+    if not 1 <= scenes <= len(dataset):
+        raise ValueError(f'--scenes must lie in 1..{len(dataset)} (the test split has '
+                         f'{len(dataset)} scenes), got {scenes}')
+    points = select_points(model, stage, point)
+    modalities = tuple(getattr(model, 'module', model).modalities)
+    groups = {name: channel_groups(norm.weight, fusion.threshold, modalities)
+              for name, fusion, norm in points}
+    names = [name for name, _, _ in points]
     truth = tuple(scene_truth(dataset, i) for i in range(scenes))
     edges = {edge: np.stack([edge_maps(t.depth_clean, t.normal, t.albedo)[edge] for t in truth])
              for edge in EDGES}
-    size = maps[GROUPS[0]].shape[-2:]
-    densities = {edge: pool_edges(value, size) for edge, value in edges.items()}
-    per_scene = scene_correlations(maps, densities)
+    maps = dataset_maps(model, dataset, scenes, groups, batch_size)
+    densities = {edge: pool_edges(value, maps[GROUPS[0]].shape[-2:])
+                 for edge, value in edges.items()}
+    per_scene = [scene_correlations(maps, densities).assign(model=TRAINED)]
+    if reference is not None:
+        initial = dataset_maps(reference, dataset, scenes, groups, batch_size)
+        per_scene.append(scene_correlations(initial, densities).assign(model=INITIAL))
+    per_scene = pd.concat(per_scene, ignore_index=True)
     summary = summarise(per_scene, confidence)
     sizes = {g: int(sum(int(np.sum(groups[n][g])) for n in names)) for g in (*GROUPS, NEITHER)}
     ids = tuple(str(dataset.get_data_info(i).get('sample_id', i)) for i in range(scenes))
-    return Figure3Result(points=tuple(names),
-                         thresholds={name: float(fusion.threshold) for name, fusion, _ in points},
-                         group_sizes=sizes, scene_ids=ids, truth=truth, maps=maps, edges=edges,
-                         per_scene=per_scene, summary=summary, verdict=verdict(summary))
+    return Figure3Result(
+        points=tuple(names),
+        thresholds={name: float(fusion.threshold) for name, fusion, _ in points},
+        group_sizes=sizes, scene_ids=ids, truth=truth, maps=maps, edges=edges,
+        per_scene=per_scene, summary=summary, verdict=verdict(summary),
+        beyond_inputs=verdict(summary, model=CHANGE) if reference is not None else {})
+
+
+def initial_model(cfg) -> nn.Module:
+    """The cell's network at its initial weights: built from its resolved config and
+    initialised as the run initialises it (its seed, :mod:`fusionbench.models.init`; the
+    pretrained encoder when the protocol pretrains), in eval mode, on CPU. The global RNG is
+    left as it was; mmengine's initialisation summary is not logged."""
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    from fusionbench.experiments.config_check import build_model
+
+    logger = MMLogger.get_current_instance()  # where init_weights' summary goes
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(int((cfg.get('randomness') or {}).get('seed', 0)))
+            model = build_model(cfg)
+            model.init_weights()
+    finally:
+        logger.setLevel(level)
+    return model.eval()
 
 
 def test_dataset(cfg):

@@ -117,7 +117,7 @@ def write_figure3(result: f3.Figure3Result, out_dir: str | Path, meta: Mapping,
               'edge_thresholds': {'depth_rel_second_difference_of_disparity': f3.DEPTH_EDGE_REL,
                                   'normal_degrees': f3.NORMAL_EDGE_DEG,
                                   'albedo_distance': f3.ALBEDO_EDGE},
-              'verdict': result.verdict}
+              'verdict': result.verdict, 'beyond_inputs': result.beyond_inputs}
     atomic_write_text(where['meta'], json.dumps(_plain(record), indent=2, sort_keys=True) + '\n')
     written += [where['summary'], where['scenes'], where['meta']]
     atomic_write_text(where['markdown'], '\n'.join(figure3_section(out_dir, out_dir)) + '\n')
@@ -148,16 +148,22 @@ def figure3_section(out_dir: str | Path, reports_dir: str | Path) -> list[str]:
         lines += [f'![Figure 3]({rel})', '']
     edges = [e for e in f3.EDGES if e in set(summary['edge'])]
     header = ['group', *(EDGE_TITLES[e] for e in edges)]
+    if 'model' not in summary:
+        summary = summary.assign(model=f3.TRAINED)
     rows = []
-    for group in (*f3.GROUPS, f3.CONTRAST):
+    for model, group in [*((f3.TRAINED, g) for g in f3.GROUPS),
+                         *((m, f3.CONTRAST) for m in (f3.TRAINED, f3.INITIAL, f3.CHANGE))]:
         kind = 'contrast' if group == f3.CONTRAST else 'correlation'
         part = summary[(summary['kind'] == kind) & (summary['group'] == group)
-                       & (summary['response'] == response)].set_index('edge')
+                       & (summary['response'] == response)
+                       & (summary['model'] == model)].set_index('edge')
         if part.empty:
             continue
-        rows.append([GROUP_NAMES.get(group, group),
+        name = GROUP_NAMES.get(group, group)
+        rows.append([name if group != f3.CONTRAST else f'contrast {group} ({model})',
                      *(_cell(part.loc[e]) if e in part.index else '—' for e in edges)])
     verdict = meta.get('verdict') or {}
+    beyond = meta.get('beyond_inputs') or {}
     lines += [f"Spearman's ρ per scene, over the feature map's cells, between each group's "
               f"response ({_response_text(response)}) and the density of each kind of "
               'ground-truth edge; mean over scenes with the 95 % Student-t interval over scenes. '
@@ -173,6 +179,11 @@ def figure3_section(out_dir: str | Path, reports_dir: str | Path) -> list[str]:
               'interval excluding 0. Synthetic 64 × 64 scenes and a small encoder: a '
               'verdict here is about this setting, not NYUDv2. Every scene\'s ρ and the signed '
               f'mean map\'s ρ: `{where["summary"].name}`, `{where["scenes"].name}`.', '']
+    if beyond:
+        lines += [f"**Beyond the input streams: {beyond.get('verdict')}** — the same channel "
+                  'groups read from the network at its initial weights (each stream already '
+                  'sees its own modality there); per-scene change of the contrasts, trained − '
+                  f"initial: {beyond.get('reason', '')}.", '']
     return lines
 
 

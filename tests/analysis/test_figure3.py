@@ -259,14 +259,18 @@ def test_figure3_command_end_to_end(injected_cell, tmp_path, monkeypatch, capsys
     assert meta['run_id'] == 'abc123' and meta['scenes'] == 5 and meta['shown'] == 2
     assert meta['verdict']['verdict'] in (f3.SUPPORTED, f3.CONTRADICTED, f3.UNDECIDED)
     summary = pd.read_csv(where['summary'])
-    assert len(summary) == 3 * 6 * 2 + 6 * 2
+    # correlations of the trained and the initial model, contrasts of both and their change
+    assert len(summary) == 2 * 3 * 6 * 2 + 3 * 6 * 2
+    assert set(summary['model']) == {f3.TRAINED, f3.INITIAL, f3.CHANGE}
+    assert meta['beyond_inputs']['model'] == f3.CHANGE
     assert (summary['n_scenes'] <= 5).all() and summary['mean'].between(-1, 1).all()
-    assert len(pd.read_csv(where['scenes'])) == 5 * 3 * 6 * 2
+    assert len(pd.read_csv(where['scenes'])) == 2 * 5 * 3 * 6 * 2
     section = figure3_section(where['meta'].parent, tmp_path / 'reports')
     assert section[0].startswith('## Figure 3')
     assert any(line.startswith('![Figure 3](../results/smoke/plots/figure3.png)')
                for line in section)
     assert any('**Verdict:' in line for line in section)
+    assert any('**Beyond the input streams:' in line for line in section)
     assert figure3_section(tmp_path / 'nothing', tmp_path) == []
 
 
@@ -285,3 +289,20 @@ def test_figure3_command_bad_input(injected_cell, tmp_path, monkeypatch, capsys)
     assert len(err.splitlines()) == 1 and 'layer1.0.bn1' in err
     assert injected_cell == [('table1', 'cen', 0, 'smoke')]   # nothing trained for bad input
     assert not (tmp_path / 'results' / 'smoke' / 'figure3.csv').exists()
+
+
+def test_initial_model_is_the_seeded_init_and_a_null_change():
+    model, cfg = smoke_model()
+    state = torch.random.get_rng_state()
+    first, second = f3.initial_model(cfg), f3.initial_model(cfg)
+    assert torch.equal(torch.random.get_rng_state(), state)       # global RNG untouched
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(),
+                                                 second.state_dict().values()))
+    with torch.no_grad():
+        for _, _, norm in f3.select_points(first, stage=1):
+            norm.weight[0, :2] = 0.001
+    dataset = f3.test_dataset(cfg)
+    result = f3.analyse(first, dataset, 3, reference=first)        # the model against itself
+    change = result.summary[result.summary['model'] == f3.CHANGE]
+    assert len(change) == 12 and (change['mean'].fillna(0) == 0).all()
+    assert result.beyond_inputs['verdict'] == f3.UNDECIDED
