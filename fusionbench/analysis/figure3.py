@@ -567,15 +567,17 @@ def initial_model(cfg) -> nn.Module:
 
     from mmengine.logging import MMLogger
 
-    from fusionbench.experiments.config_check import build_model
+    from fusionbench import compat, registry
 
+    compat.drop_closed_log_files()  # init_weights() outside a Runner logs to the current logger
     logger = MMLogger.get_current_instance()  # where init_weights' summary goes
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:
         with torch.random.fork_rng():
             torch.manual_seed(int((cfg.get('randomness') or {}).get('seed', 0)))
-            model = build_model(cfg)
+            model = registry.build(registry.MODELS, cfg.model.to_dict()
+                                   if hasattr(cfg.model, 'to_dict') else dict(cfg.model))
             model.init_weights()
     finally:
         logger.setLevel(level)

@@ -183,7 +183,10 @@ def figure3_section(out_dir: str | Path, reports_dir: str | Path) -> list[str]:
         lines += [f"**Beyond the input streams: {beyond.get('verdict')}** — the same channel "
                   'groups read from the network at its initial weights (each stream already '
                   'sees its own modality there); per-scene change of the contrasts, trained − '
-                  f"initial: {beyond.get('reason', '')}.", '']
+                  f"initial: {beyond.get('reason', '')}. Read the first verdict with this one: "
+                  'the first compares depth-stream with RGB-stream channels, and on these scenes '
+                  "a network at random weights with hand-set γ's already passes it; only this "
+                  'change says what training with exchange added.', '']
     return lines
 
 
