@@ -272,6 +272,30 @@ def test_figure3_command_end_to_end(injected_cell, tmp_path, monkeypatch, capsys
     assert any('**Verdict:' in line for line in section)
     assert any('**Beyond the input streams:' in line for line in section)
     assert figure3_section(tmp_path / 'nothing', tmp_path) == []
+    # `report` shows the section beside the protocol's tables
+    from fusionbench.experiments.outputs import render_reports
+    runs = tmp_path / 'results' / 'smoke' / 'runs' / 'table1'
+    runs.mkdir(parents=True)
+    (runs / 'r1.json').write_text(json.dumps(run_record()))
+    render_reports('smoke', root=str(tmp_path / 'results'), reports_dir=str(tmp_path / 'reports'),
+                   say=lambda line: None)
+    report = (tmp_path / 'reports' / 'smoke.md').read_text(encoding='utf-8').splitlines()
+    assert report.index('## Figure 3: what the kept and the exchanged channels respond to') \
+        < report.index('## Provenance')
+    assert '![Figure 3](../results/smoke/plots/figure3.png)' in report
+
+
+def run_record() -> dict:
+    """A finished smoke run record of table1/cen (what `report` needs to render a report)."""
+    return {'schema': 1, 'run_id': 'r1', 'table': 'table1', 'row': 'cen', 'cell': 'main',
+            'protocol': 'smoke', 'seed': 0, 'status': 'ok', 'error': None, 'synthetic': True,
+            'dataset': 'synthetic-scenes-v1',
+            'metrics': {'rgb': {'mIoU': 10.0}, 'depth': {'mIoU': 9.0},
+                        'ensemble': {'mIoU': 11.0}},
+            'params': {'total': 1_000, 'fusion': 0}, 'wall_time_s': 1.0, 'device': 'cpu',
+            'config': {}, 'git': {'commit': 'abc1234', 'dirty': False}, 'versions': {},
+            'started_at': '2026-11-24T22:00:00+00:00',
+            'finished_at': '2026-11-24T22:01:00+00:00'}
 
 
 def test_figure3_command_bad_input(injected_cell, tmp_path, monkeypatch, capsys):
