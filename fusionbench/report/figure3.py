@@ -141,7 +141,8 @@ def figure3_section(out_dir: str | Path, reports_dir: str | Path) -> list[str]:
              f"protocol {meta.get('protocol')}; exchange points {_points_text(meta['points'])} "
              f"(θ = {_thetas(meta['thresholds'])}; \"≈ 0\" is |γ| < θ, CEN's exchange criterion). "
              f"Channels (point × channel) per group: "
-             + ', '.join(f'{k.replace("_", "-")} {v}' for k, v in meta['group_sizes'].items())
+             + ', '.join(f'{k.replace("_", "-")} {meta["group_sizes"][k]}'
+                         for k in (*f3.GROUPS, f3.NEITHER) if k in meta['group_sizes'])
              + f". {meta['scenes']} test scenes.", '']
     if where['figure'].is_file():
         rel = Path(os.path.relpath(where['figure'], reports_dir)).as_posix()
