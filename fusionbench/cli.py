@@ -419,6 +419,9 @@ def cmd_figure3(args: argparse.Namespace) -> int:
     with _naming_write_errors(str(out_dir)):
         written = write_figure3(result, out_dir, meta, shown=min(args.show, args.scenes))
     verdict = result.verdict
+    if not (result.group_sizes['depth_dominant'] and result.group_sizes['rgb_dominant']):
+        print(f'figure3: no γ of one modality is under θ at {", ".join(result.points)}: the '
+              'groups cannot be compared there (try another --stage)', file=sys.stderr)
     sizes = ', '.join(f'{k} {v}' for k, v in result.group_sizes.items())
     print(f'figure3 table1/{args.row} seed {args.seed} [{protocol.name}]: {len(result.points)} '
           f'exchange point(s), channels per group: {sizes}; {args.scenes} scenes')

@@ -144,6 +144,11 @@ def figure3_section(out_dir: str | Path, reports_dir: str | Path) -> list[str]:
              + ', '.join(f'{k.replace("_", "-")} {meta["group_sizes"][k]}'
                          for k in (*f3.GROUPS, f3.NEITHER) if k in meta['group_sizes'])
              + f". {meta['scenes']} test scenes.", '']
+    empty = [g for g in ('depth_dominant', 'rgb_dominant') if not meta['group_sizes'].get(g)]
+    if empty:
+        lines += [f"No channel is {' or '.join(g.replace('_', '-') for g in empty)} at these "
+                  'points (no γ of that modality under θ there): nothing to compare; try '
+                  'another stage (`--stage`).', '']
     if where['figure'].is_file():
         rel = Path(os.path.relpath(where['figure'], reports_dir)).as_posix()
         lines += [f'![Figure 3]({rel})', '']

@@ -330,3 +330,24 @@ def test_initial_model_is_the_seeded_init_and_a_null_change():
     change = result.summary[result.summary['model'] == f3.CHANGE]
     assert len(change) == 12 and (change['mean'].fillna(0) == 0).all()
     assert result.beyond_inputs['verdict'] == f3.UNDECIDED
+
+
+def test_section_says_when_a_group_is_empty(tmp_path):
+    from fusionbench.report.figure3 import figure3_section, paths
+
+    where = paths(tmp_path)
+    meta = {'table': 'table1', 'row': 'cen', 'seed': 0, 'protocol': 'smoke',
+            'points': ['layer1.0.bn1'], 'thresholds': {'layer1.0.bn1': 0.02}, 'scenes': 2,
+            'group_sizes': {'depth_dominant': 0, 'rgb_dominant': 3, 'both': 5, 'neither': 0},
+            'edge_thresholds': {'depth_rel_second_difference_of_disparity': 0.04,
+                                'normal_degrees': 30.0, 'albedo_distance': 0.1},
+            'verdict': {'verdict': 'undecided', 'reason': 'r'}}
+    where['meta'].write_text(json.dumps(meta))
+    where['summary'].write_text('model,kind,group,edge,response,n_scenes,mean,std,'
+                                'ci95_t_low,ci95_t_high\n'
+                                'trained,correlation,rgb_dominant,depth,gradient,2,0.5,0.1,'
+                                '0.1,0.9\n')
+    text = '\n'.join(figure3_section(tmp_path, tmp_path))
+    assert 'No channel is depth-dominant at these points' in text
+    assert '| RGB-dominant (γ_rgb > 0, γ_depth ≈ 0) | +0.50 [+0.10, +0.90] |' in text
+    assert 'Beyond the input streams' not in text        # no control measured
