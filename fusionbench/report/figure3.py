@@ -24,6 +24,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -56,18 +57,20 @@ def paths(out_dir: str | Path) -> dict[str, Path]:
 def plot_figure3(result: f3.Figure3Result, path: str | Path, shown: int = 4,
                  title: str = '') -> Path:
     """Draw the first ``shown`` scenes of ``result``: one row each; columns RGB, depth (sensor,
-    holes white), the three groups' averaged feature maps (each panel scaled to its own 1st–99th
-    percentile), and the geometric and albedo edges. Returns ``path`` (PNG, folders created)."""
+    holes cyan), the three groups' averaged feature maps (each panel scaled to its own 1st–99th
+    percentile), and the ground-truth geometric and albedo edges. Returns ``path`` (PNG,
+    folders created)."""
     shown = max(1, min(shown, len(result.truth)))
-    columns = ['RGB', 'depth', *(f3.GROUP_TITLES[g] for g in f3.GROUPS),
-               *(f'{EDGE_TITLES[e]} edges' for e in SHOWN_EDGES)]
+    columns = ['RGB', 'depth (holes: cyan)', *(f3.GROUP_TITLES[g] for g in f3.GROUPS),
+               *(f'{EDGE_TITLES[e]} edges (truth)' for e in SHOWN_EDGES)]
+    depth_map = matplotlib.colormaps['magma_r'].with_extremes(bad='cyan')
     fig = Figure(figsize=(1.75 * len(columns), 1.85 * shown + 0.7), layout='constrained')
     FigureCanvasAgg(fig)
     axes = fig.subplots(shown, len(columns), squeeze=False)
     for row in range(shown):
         truth = result.truth[row]
         depth = np.ma.masked_equal(truth.depth, 0)
-        panels = [(truth.rgb, {}), (depth, {'cmap': 'magma_r'})]
+        panels = [(truth.rgb, {}), (depth, {'cmap': depth_map})]
         panels += [(result.maps[g][row], {'cmap': 'viridis'}) for g in f3.GROUPS]
         panels += [(result.edges[e][row], {'cmap': 'gray_r', 'vmin': 0, 'vmax': 1})
                    for e in SHOWN_EDGES]
