@@ -409,7 +409,7 @@ def cmd_figure3(args: argparse.Namespace) -> int:
     try:
         dataset = figure3.test_dataset(cell.cfg)
         reference = figure3.initial_model(cell.cfg)  # the control: same groups, no training
-        result = figure3.analyse(cell.model, dataset, args.scenes, stage=args.stage,
+        result = figure3.analyse(cell.model, dataset, args.scenes, stage=args.stage or 1,
                                  point=args.point, reference=reference)
     except (ValueError, FileNotFoundError) as err:
         raise ConfigError(f'figure3 table1/{args.row} [{protocol.name}]: {err}') from err
@@ -542,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--show', type=_positive_int('--show'), default=4,
                    help='scenes drawn in the figure (default: 4)')
     where = p.add_mutually_exclusive_group()
-    where.add_argument('--stage', type=int, choices=(1, 2, 3, 4), default=1,
+    where.add_argument('--stage', type=int, choices=(1, 2, 3, 4), default=None,
                        help="the encoder stage whose exchange points are analysed together "
                             '(default: 1, the highest-resolution one)')
     where.add_argument('--point', default=None,

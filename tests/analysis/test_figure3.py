@@ -311,6 +311,9 @@ def test_figure3_command_bad_input(injected_cell, tmp_path, monkeypatch, capsys)
                  '--scenes', '2']) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and 'layer1.0.bn1' in err
+    with pytest.raises(SystemExit) as exited:       # argparse: one line, status 2
+        main(['figure3', '--stage', '1', '--point', 'layer1.0.bn1'])
+    assert exited.value.code == 2 and 'not allowed with' in capsys.readouterr().err
     assert injected_cell == [('table1', 'cen', 0, 'smoke')]   # nothing trained for bad input
     assert not (tmp_path / 'results' / 'smoke' / 'figure3.csv').exists()
 
