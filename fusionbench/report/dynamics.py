@@ -558,11 +558,11 @@ def _comeback_lines(records: Sequence[dict]) -> list[str]:
                 if found is not None:
                     per_stage.setdefault(stage_of(name), []).append(found)
         crossed = sum(c['crossed'] for c in counts)
+        stage_shares = [f"{stage} {_share(*_totals(found, 'came_back'))}"
+                        for stage, found in per_stage.items()]
         body.append([table, f'`{row}`', str(len(chosen)), str(crossed),
-                     _share(sum(c['came_back'] for c in counts), crossed),
-                     _share(sum(c['above_at_end'] for c in counts), crossed),
-                     ', '.join(f"{stage} {_share(sum(c['came_back'] for c in found), sum(c['crossed'] for c in found))}"
-                               for stage, found in per_stage.items())])
+                     _share(*_totals(counts, 'came_back')),
+                     _share(*_totals(counts, 'above_at_end')), ', '.join(stage_shares)])
     if not body:
         return lines + ['Missing: no run record counts the returns above θ (records made before '
                         'the count); re-run a CEN row to check.', '']
@@ -572,6 +572,11 @@ def _comeback_lines(records: Sequence[dict]) -> list[str]:
                     'and the share above θ after the last iteration.', '',
                     *_table(['table', 'row', 'seeds', "crossed γ's", 'came back', 'above θ at '
                              'the end', 'came back, per stage'], body)]
+
+
+def _totals(counts: Sequence[dict], key: str) -> tuple[int, int]:
+    """``(Σ key, Σ crossed)`` over :func:`comebacks` results."""
+    return sum(c[key] for c in counts), sum(c['crossed'] for c in counts)
 
 
 def _share(part: int, whole: int) -> str:

@@ -142,7 +142,8 @@ def figure3_section(out_dir: str | Path, reports_dir: str | Path) -> list[str]:
              f"the texture, while the Depth channel with non-zero factor focuses more on the "
              f"boundary\". Model: {meta.get('table')}/{meta.get('row')}, seed {meta.get('seed')}, "
              f"protocol {meta.get('protocol')}; exchange points {_points_text(meta['points'])} "
-             f"(θ = {_thetas(meta['thresholds'])}; \"≈ 0\" is |γ| < θ, CEN's exchange criterion). "
+             f"(θ = {_thetas(meta['thresholds'])}; \"≈ 0\" is |γ| < θ, CEN's exchange "
+             'criterion). '
              f"Channels (point × channel) per group: "
              + ', '.join(f'{k.replace("_", "-")} {meta["group_sizes"][k]}'
                          for k in (*f3.GROUPS, f3.NEITHER) if k in meta['group_sizes'])
@@ -182,7 +183,8 @@ def figure3_section(out_dir: str | Path, reports_dir: str | Path) -> list[str]:
               f"neighbours), albedo edges (sRGB distance > "
               f"{meta['edge_thresholds']['albedo_distance']:g}); \"only\": one kind without the "
               'other.', '', *markdown_table(header, rows), '',
-              f"**Verdict: {verdict.get('verdict', 'undecided')}** — {verdict.get('reason', '')}. "
+              f"**Verdict: {verdict.get('verdict', 'undecided')}** — "
+              f"{verdict.get('reason', '')}. "
               'The claim holds when depth-dominant channels follow geometry-only edges more than '
               'RGB-dominant ones (contrast > 0) and albedo-only edges less (contrast < 0), each '
               'interval excluding 0. Synthetic 64 × 64 scenes and a small encoder: a '
