@@ -1,4 +1,5 @@
-"""``python -m fusionbench run | bench | report | params | list | train | preflight | data``."""
+"""``python -m fusionbench run | bench | report | params | list | train | preflight | figure3 |
+data``."""
 from __future__ import annotations
 
 import argparse
@@ -451,6 +452,56 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_figure3(args: argparse.Namespace) -> int:
+    """The paper's Figure 3 for a trained CEN cell, with its edge correlations
+    (:mod:`fusionbench.analysis.figure3`); trains the cell first when it has no checkpoint."""
+    from pathlib import Path
+
+    from fusionbench.analysis import figure3
+    from fusionbench.errors import ConfigError
+    from fusionbench.experiments.checkpoints import load_trained
+    from fusionbench.experiments.protocols import get_protocol
+    from fusionbench.paths import results_root
+    from fusionbench.report.figure3 import write_figure3
+
+    protocol = get_protocol(args.protocol)
+    _check_not_reference(protocol.name)
+    if not protocol.synthetic or protocol.data is None:  # before any training, not after it
+        raise ConfigError(f"figure3 needs the procedural scenes' ground truth (depth, normals, "
+                          f'albedo); protocol {protocol.name} uses real data: use mini or smoke')
+    split = protocol.data.split('test' if protocol.data.test_scenes else 'val')[0]
+    if args.scenes > split:
+        raise ConfigError(f'figure3 --scenes {args.scenes}: the {protocol.name} protocol\'s test '
+                          f'split has {split} scenes; use --scenes {split} or fewer')
+    cell = load_trained('table1', args.row, args.seed, protocol=protocol.name)
+    try:
+        dataset = figure3.test_dataset(cell.cfg)
+        reference = figure3.initial_model(cell.cfg)  # the control: same groups, no training
+        result = figure3.analyse(cell.model, dataset, args.scenes, stage=args.stage or 1,
+                                 point=args.point, reference=reference)
+    except (ValueError, FileNotFoundError) as err:
+        raise ConfigError(f'figure3 table1/{args.row} [{protocol.name}]: {err}') from err
+    out_dir = Path(results_root(), protocol.name)
+    meta = {'protocol': protocol.name, 'table': 'table1', 'row': args.row, 'seed': args.seed,
+            'run_id': cell.record.get('run_id'), 'commit': cell.record.get('commit')}
+    with _naming_write_errors(str(out_dir)):
+        written = write_figure3(result, out_dir, meta, shown=min(args.show, args.scenes))
+    verdict = result.verdict
+    if not (result.group_sizes['depth_dominant'] and result.group_sizes['rgb_dominant']):
+        print(f'figure3: no γ of one modality is under θ at {", ".join(result.points)}: the '
+              'groups cannot be compared there (try another --stage)', file=sys.stderr)
+    sizes = ', '.join(f'{k} {v}' for k, v in result.group_sizes.items())
+    print(f'figure3 table1/{args.row} seed {args.seed} [{protocol.name}]: {len(result.points)} '
+          f'exchange point(s), channels per group: {sizes}; {args.scenes} scenes')
+    print(f"verdict: {verdict['verdict']} ({verdict['reason']})")
+    beyond = result.beyond_inputs
+    print(f"beyond the input streams (trained − initial weights): {beyond['verdict']} "
+          f"({beyond['reason']})")
+    for path in written:
+        print(f'  wrote {os.path.relpath(path)}')
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from fusionbench.data import converters
     return converters.run_prepare(args) or 0
@@ -571,6 +622,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seeds 0..K-1 (protocol's default)")
     p.add_argument('--depth', type=int, default=18, help='encoder depth (18; 34 for Table 3)')
     p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser('figure3', help="the paper's Figure 3 for a trained CEN (Table 1 cell): "
+                       'averaged feature maps per γ group beside the inputs, and their '
+                       'correlation with ground-truth geometric and albedo edges')
+    p.add_argument('--protocol', default='mini',
+                   help='a synthetic protocol (default: mini, the embedded default)')
+    p.add_argument('--seed', type=int, default=0, help='the cell\'s seed (default: 0)')
+    p.add_argument('--row', default='cen', help='the Table 1 CEN row (default: cen)')
+    p.add_argument('--scenes', type=_positive_int('--scenes'), default=64,
+                   help='test scenes measured (default: 64)')
+    p.add_argument('--show', type=_positive_int('--show'), default=4,
+                   help='scenes drawn in the figure (default: 4)')
+    where = p.add_mutually_exclusive_group()
+    where.add_argument('--stage', type=int, choices=(1, 2, 3, 4), default=None,
+                       help="the encoder stage whose exchange points are analysed together "
+                            '(default: 1, the highest-resolution one)')
+    where.add_argument('--point', default=None,
+                       help='one exchange point instead, e.g. layer1.1.bn2')
+    p.set_defaults(func=cmd_figure3)
 
     p = sub.add_parser('data', help='prepare real datasets')
     from fusionbench.data import converters

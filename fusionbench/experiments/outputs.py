@@ -34,6 +34,7 @@ from fusionbench.experiments.tables import get_table
 from fusionbench.paths import reports_root, results_root
 from fusionbench.report.dynamics import (dynamics_section, no_exchange_caveats,
                                          saturation_caveats, table_figures)
+from fusionbench.report.figure3 import figure3_section
 from fusionbench.report.markdown import ReportTable, render_index, render_report
 from fusionbench.report.per_class import per_class_section
 from fusionbench.report.plots import plot_heads, plot_metric_vs_params
@@ -258,6 +259,7 @@ def render_reports(protocol: str | None = None, root: str | None = None,
                      f'{Path(root) / name}{os.sep}', '') for w in skipped)}
                 if skipped else {})},
             extra_sections=[dynamics_section(records, figures, reports_dir),
+                            figure3_section(Path(root) / name, reports_dir),
                             robustness_section(Path(root) / name, reports_dir),
                             per_class_section(specs, records),
                             reference_section(name, root, specs, records)],

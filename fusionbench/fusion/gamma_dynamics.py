@@ -12,6 +12,9 @@ ablation, not CEN). :class:`GammaDynamicsHook` records, for every exchanging lay
   checked every iteration (on the device, no host synchronisation);
 - ``hist``: the final ``|γ|`` histograms of the penalised and the other γ's (shared bin edges),
   as the paper's appendix plots them;
+- ``returns``: how many times each penalised γ went from under θ back to ``|γ| >= θ`` (checked
+  every iteration), and ``under_at_end``: whether it is under θ after training -- the empirical
+  check of Theorem 1 (a γ attracted to 0 stays there): :func:`comebacks` summarises them;
 
 and :func:`lockstep_layers` flags the layers whose crossings collapse together. A run record
 keeps all of it under ``gamma_dynamics`` (see :meth:`GammaDynamicsHook.record_fields`).
@@ -184,6 +187,24 @@ def crossing_orders(record: dict) -> dict[str, float]:
     return out
 
 
+def comebacks(layer: dict) -> dict[str, int] | None:
+    """Theorem 1's check for one recorded layer: of its penalised γ's that ever crossed θ,
+    how many came back above θ at least once, and how many are above θ at the end.
+
+    Returns ``{'crossed', 'came_back', 'above_at_end', 'returns'}`` (``returns``: all
+    under -> above transitions of the layer), or None for a record made before the returns
+    were counted (no ``returns`` / ``under_at_end``).
+    """
+    if 'returns' not in layer or 'under_at_end' not in layer:
+        return None
+    first = np.asarray(layer['first_crossing'], dtype=int)
+    returns = np.asarray(layer['returns'], dtype=int)
+    under = np.asarray(layer['under_at_end'], dtype=bool)
+    crossed = first >= 0
+    return {'crossed': int(crossed.sum()), 'came_back': int((crossed & (returns > 0)).sum()),
+            'above_at_end': int((crossed & ~under).sum()), 'returns': int(returns.sum())}
+
+
 def lockstep_layers(dynamics: dict, **thresholds) -> list[str]:
     """The layers of a recorded ``gamma_dynamics`` whose crossings are in lockstep."""
     max_iters = int(dynamics.get('max_iters') or 0)
@@ -206,6 +227,8 @@ class GammaDynamicsHook(Hook):
         self.interval = max(1, int(interval))
         self.bins = bins
         self._first: dict[str, torch.Tensor] = {}
+        self._under: dict[str, torch.Tensor] = {}    # under θ at the last check
+        self._returns: dict[str, torch.Tensor] = {}  # under -> above transitions so far
         self._masks: dict[str, torch.Tensor] = {}
         self._iterations: list[int] = []
         self._shares: dict[str, list[float]] = {}
@@ -228,7 +251,7 @@ class GammaDynamicsHook(Hook):
 
     def track(self, model: nn.Module, iteration: int) -> None:
         """Note ``iteration`` as the first crossing of every tracked γ now under θ for the first
-        time."""
+        time, and count every tracked γ that was under θ at the last check and is not now."""
         with torch.no_grad():
             for fusion, norm in exchange_layers(model):
                 name = fusion.point.name
@@ -240,8 +263,18 @@ class GammaDynamicsHook(Hook):
                     first = (torch.full(mask.shape, -1, dtype=torch.long) if first is None
                              else first).to(mask.device)
                     self._first[name] = first
-                new = (norm.weight.detach().abs() < fusion.threshold) & mask & (first < 0)
-                first.masked_fill_(new, iteration)
+                under = (norm.weight.detach().abs() < fusion.threshold) & mask
+                first.masked_fill_(under & (first < 0), iteration)
+                before = self._under.get(name)
+                if before is not None:  # a resumed run's state may come from another device
+                    before = before.to(under.device)
+                    returns = self._returns.get(name)
+                    if returns is None or returns.device != under.device:
+                        returns = (torch.zeros(mask.shape, dtype=torch.long) if returns is None
+                                   else returns).to(under.device)
+                        self._returns[name] = returns
+                    returns.add_(before & ~under)
+                self._under[name] = under
 
     def sample(self, model: nn.Module, iteration: int) -> None:
         """Append the shares under θ at ``iteration``."""
@@ -256,12 +289,16 @@ class GammaDynamicsHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint['gamma_dynamics'] = {
             'first': {k: v.cpu() for k, v in self._first.items()},
+            'under': {k: v.cpu() for k, v in self._under.items()},
+            'returns': {k: v.cpu() for k, v in self._returns.items()},
             'iterations': list(self._iterations), 'shares': dict(self._shares)}
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         state = checkpoint.get('gamma_dynamics')
         if state:
             self._first = {k: v.clone() for k, v in state['first'].items()}
+            self._under = {k: v.clone() for k, v in state.get('under', {}).items()}
+            self._returns = {k: v.clone() for k, v in state.get('returns', {}).items()}
             self._iterations = list(state['iterations'])
             self._shares = {k: list(v) for k, v in state['shares'].items()}
 
@@ -270,7 +307,8 @@ class GammaDynamicsHook(Hook):
         """The compact record: ``{'interval', 'max_iters', 'iterations', 'layers': {point:
         {'share', 'first_crossing', 'hist'}}, 'lockstep_layers'}`` ({} without CEN layers).
 
-        ``first_crossing`` lists the tracked γ's modality-major (−1: never crossed).
+        ``first_crossing`` lists the tracked γ's modality-major (−1: never crossed);
+        ``returns`` and ``under_at_end`` list the same γ's in the same order.
         """
         if not self._first:
             return {}
@@ -278,9 +316,13 @@ class GammaDynamicsHook(Hook):
                  if model is not None else {})
         layers = {}
         for name, first in self._first.items():
-            mask = masks.get(name, torch.ones_like(first, dtype=torch.bool))
+            mask = masks.get(name, torch.ones_like(first, dtype=torch.bool)).to(first.device)
+            returns = self._returns.get(name, torch.zeros_like(first)).to(first.device)
+            under = self._under.get(name, first >= 0).to(first.device)
             layers[name] = {'share': self._shares.get(name, []),
-                            'first_crossing': first[mask.to(first.device)].cpu().tolist(),
+                            'first_crossing': first[mask].cpu().tolist(),
+                            'returns': returns[mask].cpu().tolist(),
+                            'under_at_end': under[mask].cpu().tolist(),
                             'hist': self._hist.get(name, {})}
         record = {'interval': self.interval, 'max_iters': self._max_iters,
                   'iterations': list(self._iterations), 'layers': layers}

@@ -39,7 +39,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
 
 from fusionbench.analysis.stats import t_interval
-from fusionbench.fusion.gamma_dynamics import HIST_BINS, crossing_orders
+from fusionbench.fusion.gamma_dynamics import HIST_BINS, comebacks, crossing_orders
 from fusionbench.report.markdown import markdown_table
 from fusionbench.report.plots import _figure, _save
 
@@ -485,6 +485,7 @@ def dynamics_section(records: Sequence[dict], figures: Mapping[str, Path],
              'k of one row against seed k of the other); "±": standard deviation over seeds.',
              '']
     lines += _lockstep_lines(records)
+    lines += _comeback_lines(records)
     lines += _share_lines(records, link)
     lines += _crossing_lines(records, link, confidence)
     lines += _plateau_lines(records)
@@ -602,6 +603,49 @@ def _lockstep_lines(records: Sequence[dict]) -> list[str]:
                     "its penalised γ's crossed θ and their 10th–90th percentile crossing "
                     'iterations lie within 10 % of the run or 5 iterations).', '',
                     *_table(['table', 'row', 'seeds', 'flagged per seed', 'lockstep'], body)]
+
+
+def _comeback_lines(records: Sequence[dict]) -> list[str]:
+    """Theorem 1's check: of the penalised γ's that crossed θ, the share that came back above
+    θ (at least once during training; at the end), per row, summed over seeds and layers."""
+    lines = ['### Do exchanged channels come back? (Theorem 1)', '']
+    body = []
+    for table, row, chosen in _dynamic_rows(records):
+        counts = [c for r in chosen for c in (comebacks(layer) for layer in
+                                              r['gamma_dynamics']['layers'].values())
+                  if c is not None]
+        if not counts:
+            continue
+        per_stage: dict[str, list[dict]] = {}
+        for r in chosen:
+            for name, layer in r['gamma_dynamics']['layers'].items():
+                found = comebacks(layer)
+                if found is not None:
+                    per_stage.setdefault(stage_of(name), []).append(found)
+        crossed = sum(c['crossed'] for c in counts)
+        stage_shares = [f"{stage} {_share(*_totals(found, 'came_back'))}"
+                        for stage, found in per_stage.items()]
+        body.append([table, f'`{row}`', str(len(chosen)), str(crossed),
+                     _share(*_totals(counts, 'came_back')),
+                     _share(*_totals(counts, 'above_at_end')), ', '.join(stage_shares)])
+    if not body:
+        return lines + ['Missing: no run record counts the returns above θ (records made before '
+                        'the count); re-run a CEN row to check.', '']
+    return lines + ["Theorem 1: a penalised γ attracted to 0 stays there. Of the penalised γ's "
+                    'that crossed θ (summed over seeds and exchange layers), the share that came '
+                    'back to |γ| ≥ θ at least once during training (checked every iteration), '
+                    'and the share above θ after the last iteration.', '',
+                    *_table(['table', 'row', 'seeds', "crossed γ's", 'came back', 'above θ at '
+                             'the end', 'came back, per stage'], body)]
+
+
+def _totals(counts: Sequence[dict], key: str) -> tuple[int, int]:
+    """``(Σ key, Σ crossed)`` over :func:`comebacks` results."""
+    return sum(c[key] for c in counts), sum(c['crossed'] for c in counts)
+
+
+def _share(part: int, whole: int) -> str:
+    return MISSING if not whole else f'{part / whole:.2f} ({part}/{whole})'
 
 
 def _share_lines(records: Sequence[dict], link) -> list[str]:

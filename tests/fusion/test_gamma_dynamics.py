@@ -163,3 +163,34 @@ def test_sparsity_hook_puts_the_final_shares_in_the_record():
     assert shares['layer1.0.bn1'] == 0.125 and shares['layer1.0.bn2'] == 0.0
     assert shares['mean'] == pytest.approx(0.125 / 4)
 
+
+
+def test_hook_counts_comebacks_above_theta():
+    """Theorem 1's check: a γ under θ that comes back above it is counted at each return."""
+    from fusionbench.fusion.gamma_dynamics import comebacks
+
+    model = tiny_cen()
+    hook = GammaDynamicsHook(interval=10)
+    runner = SimpleNamespace(model=model, iter=0, max_iters=6)
+    norm = model.layer1[0].bn1  # modality 0 penalised on channels 0-3, modality 1 on 4-7
+    # per iteration: γ[0, 0] under, back, under, back (2 returns, above at the end);
+    # γ[0, 1] under from iteration 2 on (no return); γ[1, 4] under once, back (1 return)
+    plan = {0: {(0, 0): 0.0, (1, 4): 0.0}, 1: {(0, 0): 0.5, (0, 1): 0.0, (1, 4): 0.5},
+            2: {(0, 0): 0.0}, 3: {(0, 0): 0.5}}
+    for it in range(6):
+        with torch.no_grad():
+            for (m, c), value in plan.get(it, {}).items():
+                norm.weight[m, c] = value
+        runner.iter = it
+        hook.after_train_iter(runner, it)
+    checkpoint = {}
+    hook.before_save_checkpoint(runner, checkpoint)  # the counts survive a resume
+    resumed = GammaDynamicsHook(interval=10)
+    resumed.after_load_checkpoint(runner, checkpoint)
+    for recorder in (hook, resumed):
+        layer = recorder.dynamics(model)['layers']['layer1.0.bn1']
+        assert layer['returns'] == [2, 0, 0, 0, 1, 0, 0, 0]
+        assert layer['under_at_end'] == [False, True, False, False, False, False, False, False]
+        assert comebacks(layer) == {'crossed': 3, 'came_back': 2, 'above_at_end': 2,
+                                    'returns': 3}
+    assert comebacks({'first_crossing': [3, -1]}) is None  # a record made before the count

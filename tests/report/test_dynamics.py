@@ -259,3 +259,21 @@ def test_a_cen_row_that_never_exchanged_is_a_caveat():
     assert 'θ = 0.01' in line
     assert dynamics.exchanges({'config': {'model': {'fusion': {'type': 'cen',
                                                                 'exchange': 'none'}}}}) is False
+
+
+def test_comeback_section_by_hand(tmp_path):
+    """Theorem 1's check: counts summed over seeds and layers; old records say what is missing."""
+    records = table1_records()
+    assert 'Missing: no run record counts the returns above θ' in section(records,
+                                                                          tmp_path=tmp_path)
+    cen = [r for r in records if r['row'] == 'cen']
+    for r in cen:  # CROSSINGS = [10, 20, 30, -1]: 3 of 4 tracked γ's crossed, per layer
+        layers = r['gamma_dynamics']['layers']
+        layers[LAYERS[0]].update(returns=[2, 0, 0, 0], under_at_end=[False, True, True, False])
+        layers[LAYERS[1]].update(returns=[0, 0, 1, 0], under_at_end=[True, True, True, False])
+    text = section(records, tmp_path=tmp_path)
+    # 3 seeds × 2 layers × 3 crossed = 18; came back: 1 per layer -> 6; above at the end: the
+    # first γ of layer1 only -> 3
+    assert ('| table1 | `cen` | 3 | 18 | 0.33 (6/18) | 0.17 (3/18) | layer1 0.33 (3/9), '
+            'layer2 0.33 (3/9) |') in text
+    assert f'`{CONTROL_ROW}` | 4 | 12 |' not in text  # rows without counts are left out
