@@ -304,7 +304,6 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         raise FusionbenchError('run robustness evaluates trained cells: it takes --protocol, '
                                '--table, --rows, --seeds, --corruptions and --no-train only')
     get_protocol(args.protocol)  # an unknown name is one line naming the registered ones
-    _check_not_reference(args.protocol)
     table = args.of_table or 'table1'
     start, cpu = time.perf_counter(), time.process_time()
     df = run_robustness(table, args.protocol, args.seeds or 1, args.rows, args.corruptions,
@@ -363,9 +362,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f'fusionbench: results root {root} (${RESULTS_ENV}) is not a folder; point '
               f'${RESULTS_ENV} at the folder holding <protocol>/runs/', file=sys.stderr)
         return 2
-    protocols = [args.protocol] if args.protocol else sorted(
-        p for p in (os.listdir(root) if os.path.isdir(root) else [])
-        if os.path.isdir(os.path.join(root, p, 'runs')))
     lines: list[str] = []
     with _naming_write_errors(reports_root()):
         paths = render_reports(args.protocol, say=lines.append)
@@ -465,7 +461,6 @@ def cmd_figure3(args: argparse.Namespace) -> int:
     from fusionbench.report.figure3 import write_figure3
 
     protocol = get_protocol(args.protocol)
-    _check_not_reference(protocol.name)
     if not protocol.synthetic or protocol.data is None:  # before any training, not after it
         raise ConfigError(f"figure3 needs the procedural scenes' ground truth (depth, normals, "
                           f'albedo); protocol {protocol.name} uses real data: use mini or smoke')
