@@ -8,8 +8,8 @@ one per modality and the ensemble). mmseg's ``IoUMetric.intersect_and_union`` an
 
 Keys: ``'<head>/<metric>'`` for every head, plus the primary head (the ensemble, or the only
 modality) unprefixed so ``save_best='mIoU'`` works; and each head's per-class IoU,
-``'<head>/IoU.<class>'`` (%, classes with an empty union left out), which records keep and the
-report's per-class section reads.
+``'<head>/IoU.<class>'`` (%, classes with an empty union left out; the primary head's unprefixed
+too), which records keep and the report's per-class section reads.
 """
 from __future__ import annotations
 
@@ -90,7 +90,8 @@ class MultiHeadIoUMetric(BaseMetric):
                 metrics[f'{head}/{key}'] = value
             for key, value in class_iou(areas, classes).items():
                 per_class[f'{head}/{key}'] = value
+        metrics.update(per_class)
         primary = self.primary or ('ensemble' if 'ensemble' in heads else heads[0])
         metrics.update({k.split('/', 1)[1]: v for k, v in metrics.items()
                         if k.startswith(primary + '/')})
-        return {**metrics, **per_class}
+        return metrics

@@ -78,5 +78,5 @@ def test_ignored_pixels_never_count_and_absent_classes_are_skipped():
 def test_primary_falls_back_to_the_only_head():
     out = run_metric([sample([[0, 1]], rgb=[[0, 0]])])
     assert set(out) == {'rgb/aAcc', 'rgb/mIoU', 'rgb/mAcc', 'aAcc', 'mIoU', 'mAcc',
-                        'rgb/IoU.a', 'rgb/IoU.b'}
+                        'rgb/IoU.a', 'rgb/IoU.b', 'IoU.a', 'IoU.b'}
     assert out['aAcc'] == 50.0
