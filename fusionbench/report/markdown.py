@@ -298,16 +298,24 @@ def _dataset(record: dict) -> str:
 #: The difference the seed count is sized for, in the claim column's unit (the valid-default
 #: issue's target: a 2-point mIoU difference decidable; our choice of 80 % power).
 SEED_EFFECT, SEED_POWER = 2.0, 0.8
+#: The metric whose claims the seed count is sized for (an effect in its points).
+SEED_METRIC = 'mIoU'
 
 
 def _seed_section(verdicts: Sequence[tuple[Claim, Verdict]], confidence: float = 0.95,
                   effect: float = SEED_EFFECT, power: float = SEED_POWER) -> list[str]:
     """How many seeds the claims need: per paired comparison, the standard deviation of its
     per-seed differences (from its interval) and the seeds with which a true ``effect``-point
-    difference is decided with ``power`` (:func:`~fusionbench.analysis.stats.seeds_needed`).
-    [] when no claim has a paired comparison of ≥ 2 seeds."""
+    difference is decided with ``power`` (:func:`~fusionbench.analysis.stats.seeds_needed`),
+    for the claims on :data:`SEED_METRIC` columns. [] when no such claim has a paired comparison
+    of ≥ 2 seeds."""
+    from fusionbench.tasks.base import metric_of_column
+
     rows, needs = [], []
     for claim, verdict in verdicts:
+        info = metric_of_column(claim.column)
+        if info is None or info.name != SEED_METRIC:  # the effect is sized in mIoU points
+            continue
         for c in verdict.comparisons:
             if c.method != PAIRED or c.n_higher < 2 or not c.higher or not c.lower:
                 continue
