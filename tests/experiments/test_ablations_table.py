@@ -3,7 +3,6 @@ numbers, the claims, every row starting from the same pretrained encoder, and ``
 end to end on the smoke protocol."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
@@ -14,8 +13,7 @@ import torch
 
 from fusionbench.analysis.claims import Claim
 from fusionbench.analysis.paper import spec_paper_value
-from fusionbench.experiments.protocols import (CALIBRATION_CONFIG, PRETRAIN_CONFIG, Pretraining,
-                                               SyntheticData, get_protocol)
+from fusionbench.experiments.protocols import PRETRAIN_CONFIG, get_protocol
 from fusionbench.experiments.run import resolve_config
 from fusionbench.experiments.tables import T1, get_table
 
@@ -79,19 +77,6 @@ def test_mini_pretrains_every_row():
         cell = row.cells['main']
         cfg = resolve_config(cell.config, get_protocol('mini'), 0, cell.overrides)
         assert cfg.pretraining['config'] == PRETRAIN_CONFIG, row.id
-
-
-@pytest.fixture
-def tiny(monkeypatch, one_thread):
-    """The smoke protocol with a 4-iteration pretraining on 16 scenes, registered as 'smoke'."""
-    from fusionbench import registry
-    smoke = get_protocol('smoke')
-    tiny = dataclasses.replace(smoke, pretraining=Pretraining(
-        config=PRETRAIN_CONFIG, calibration_config=CALIBRATION_CONFIG, max_iters=4,
-        calibration_batches=2, data=SyntheticData(train_scenes=16, val_scenes=16, size=32,
-                                                  train_seed=11)))
-    monkeypatch.setitem(registry.PROTOCOLS._module_dict, 'smoke', lambda: tiny)
-    return tiny
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from fusionbench.experiments.aggregate import load_records
 
 REPO = Path(__file__).resolve().parents[2]
 CEN = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
+from grid_support import grid_env  # noqa: E402  (tests/experiments on sys.path)
 from nan_probe import NAN_TABLE, UNSHARED  # noqa: E402  (tests/experiments on sys.path)
 TIMEOUT = 300
 
@@ -33,9 +34,7 @@ def free_port() -> int:
 
 def run(cmd: list[str], root: Path, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
     """``cmd`` in its own process group (killed whole on timeout) with results under ``root``."""
-    env = dict(os.environ)
-    env.update(FUSIONBENCH_RESULTS=str(root / 'results'), FUSIONBENCH_REPORTS=str(root / 'reports'),
-               OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    env = grid_env(root)
     env.pop('WORLD_SIZE', None)
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)

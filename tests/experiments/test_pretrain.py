@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from fusionbench.experiments import pretrain
-from fusionbench.experiments.protocols import (CALIBRATION_CONFIG, PRETRAIN_CONFIG, Pretraining,
-                                               SyntheticData, get_protocol)
+from fusionbench.experiments.protocols import CALIBRATION_CONFIG, PRETRAIN_CONFIG, get_protocol
 from fusionbench.experiments.run import resolve_config, train_and_evaluate
 from fusionbench.experiments.tables import T1_UNSHARED
 
@@ -59,19 +58,6 @@ def test_a_config_key_overrides_the_protocol_spec():
     cfg = resolve_config(CEN, get_protocol('mini'), 0, overrides={'pretraining': {
         'l1_scale': 2.0}})
     assert cfg.pretraining['l1_scale'] == 2.0 and cfg.pretraining['max_iters'] == 1200
-
-
-@pytest.fixture
-def tiny(monkeypatch, one_thread):
-    """The smoke protocol with a 4-iteration pretraining on 16 scenes, registered as 'smoke'."""
-    from fusionbench import registry
-    smoke = get_protocol('smoke')
-    tiny = dataclasses.replace(smoke, pretraining=Pretraining(
-        config=PRETRAIN_CONFIG, calibration_config=CALIBRATION_CONFIG, max_iters=4,
-        calibration_batches=2, data=SyntheticData(train_scenes=16, val_scenes=16, size=32,
-                                                  train_seed=11)))
-    monkeypatch.setitem(registry.PROTOCOLS._module_dict, 'smoke', lambda: tiny)
-    return tiny
 
 
 @pytest.mark.slow
