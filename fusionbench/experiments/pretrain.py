@@ -65,11 +65,8 @@ import torch
 from fusionbench import compat
 from fusionbench.experiments.fingerprint import run_fingerprint, short_hash
 from fusionbench.experiments.protocols import Pretraining, Protocol, SyntheticData
+from fusionbench.tasks.base import mean_lr_factor
 
-#: Mean learning-rate factor of the protocols' step schedule (halved twice at thirds).
-def mean_lr_factor(halvings: int) -> float:
-    """Mean of ``1, 1/2, …, 1/2^halvings`` (equal thirds for 2 halvings: 7/12)."""
-    return sum(0.5 ** k for k in range(halvings + 1)) / (halvings + 1)
 
 
 #: Fields of :class:`Pretraining` that act on the fine-tuning only (not in the artifact key).

@@ -83,6 +83,12 @@ def metric_table(*metrics: MetricInfo) -> Mapping[str, MetricInfo]:
     return MappingProxyType({m.name: m for m in metrics})
 
 
+def mean_lr_factor(halvings: int) -> float:
+    """Mean learning-rate factor of the protocols' step schedule (halved ``halvings`` times at
+    equal steps): the mean of ``1, 1/2, …, 1/2^halvings`` (2 halvings: 7/12)."""
+    return sum(0.5 ** k for k in range(halvings + 1)) / (halvings + 1)
+
+
 class ProtocolAdapter:
     """How a protocol rewrites a task's config (each method edits ``cfg`` in place).
 

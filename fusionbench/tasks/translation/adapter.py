@@ -16,6 +16,9 @@ names its input domains once, in ``model.data_preprocessor.domains`` (Taskonomy'
   size is divisible by ``2^depth``;
 - **optimiser**: Adam with the protocol's rate (``decoder_lr``; pix2pix: 2e-4 for both
   networks) for the generator and the discriminator, β's as the config (pix2pix: 0.5, 0.999);
+- **CEN's λ and γ rate** (small protocols only: where the protocol sets ``l1_weight``): λ per
+  exchange level from the protocol, and the γ's of the encoder's norms learn at the rate with
+  which Adam could move a γ by :data:`GAMMA_TRAVEL` over the run (:func:`gamma_lr_mult`);
 - **evaluator**: :class:`~fusionbench.tasks.translation.evaluator.TranslationMetric` with the
   domain names (heads are reported as ``depth``, ``normal`` ..., ``ensemble``) and the config's
   ``inception_weights`` (else ``$FUSIONBENCH_INCEPTION``, else the surrogate extractor).
@@ -30,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from fusionbench.errors import ConfigError
 from fusionbench.paths import cache_root
-from fusionbench.tasks.base import Protocol, ProtocolAdapter
+from fusionbench.tasks.base import Protocol, ProtocolAdapter, mean_lr_factor
 
 if TYPE_CHECKING:
     from mmengine.config import Config
@@ -38,6 +41,13 @@ if TYPE_CHECKING:
 #: Taskonomy's domain names -> the procedural scenes' (:data:`fusionbench.data.scenes.
 #: MODALITIES`); names not listed are the same in both.
 SCENE_DOMAINS = {'depth_zbuffer': 'depth'}
+#: How far (in γ units) Adam may move a γ of CEN's exchange levels over a small protocol's run
+#: when the ℓ1 term wins every step. Our choice, the same travel as segmentation's fine-tuning
+#: (:mod:`fusionbench.experiments.pretrain`, ``l1_travel``; the initial |γ| is ≈ 1 by pix2pix's
+#: init): Adam moves a parameter by about its learning rate per step whatever the gradient's
+#: scale, so at pix2pix's 2e-4 a 300-iteration run moves a γ by at most ~0.035 and no γ reaches
+#: θ = 1e-2 -- the paper's 200 epochs of Taskonomy give Adam thousands of times more steps.
+GAMMA_TRAVEL = 1.5
 #: Top-level config key: the local InceptionV3 weights file for FID/KID (None: the environment
 #: variable, else the surrogate extractor; :func:`~.metrics.resolve_extractor`).
 INCEPTION_KEY = 'inception_weights'
@@ -67,12 +77,32 @@ def config_domains(cfg: Config) -> tuple[str, ...]:
     return domains
 
 
+def _cen_fusion(cfg: Config) -> dict | None:
+    """The generator's fusion config when it is CEN's (it has a λ), else None."""
+    fusion = ((cfg.get('model') or {}).get('generator') or {}).get('fusion') or {}
+    return fusion if 'l1_weight' in fusion else None
+
+
+def gamma_lr_mult(lr: float, iterations: int, halvings: int) -> float:
+    """The γ learning rate, as a multiple of ``lr``, with which Adam moves a γ by
+    :data:`GAMMA_TRAVEL` over ``iterations`` of the step schedule (``halvings`` halvings):
+    ``GAMMA_TRAVEL / (lr · iterations · mean LR factor)``.
+
+    Hand check: 2e-4, 300 iterations, 2 halvings (factor 7/12): 1.5 / 0.035 = 42.86.
+    """
+    return GAMMA_TRAVEL / (lr * iterations * mean_lr_factor(halvings))
+
+
 class TranslationAdapter(ProtocolAdapter):
     """The translation side of a protocol (:class:`~.model.MultiDomainPix2Pix`); module doc."""
 
     def apply_model(self, protocol: Protocol, cfg: Config) -> None:
+        """The protocol's scale overrides, and its λ on a CEN generator (where it sets one)."""
         super().apply_model(protocol, cfg)
         config_domains(cfg)
+        fusion = _cen_fusion(cfg)
+        if protocol.l1_weight is not None and fusion is not None:
+            fusion['l1_weight'] = copy.deepcopy(protocol.l1_weight)
 
     def apply_evaluator(self, cfg: Config) -> None:
         """The task's evaluator, told the domain names and the config's Inception weights (a
@@ -128,7 +158,9 @@ class TranslationAdapter(ProtocolAdapter):
                 evaluator['domains'] = pre['domains']
 
     def apply_optimizer(self, protocol: Protocol, cfg: Config) -> None:
-        """The protocol's rate (``decoder_lr``) for both networks' optimisers."""
+        """The protocol's rate (``decoder_lr``) for both networks' optimisers; on a CEN
+        generator under a protocol that sets λ, the encoder norms' γ's at the rate of
+        :func:`gamma_lr_mult` (mmengine ``paramwise_cfg.custom_keys``)."""
         wrapper = cfg.get('optim_wrapper') or {}
         for network in ('generator', 'discriminator'):
             optimizer = (wrapper.get(network) or {}).get('optimizer')
@@ -137,6 +169,16 @@ class TranslationAdapter(ProtocolAdapter):
                                   'missing (one optimiser per network, '
                                   "constructor='PerNetworkOptimWrapperConstructor')")
             optimizer['lr'] = protocol.decoder_lr
+        if protocol.l1_weight is None or _cen_fusion(cfg) is None:
+            return
+        mult = gamma_lr_mult(protocol.decoder_lr, protocol.max_iters, protocol.lr_halvings)
+        # ConfigDict.setdefault returns a copy: assign the paramwise config back
+        generator = wrapper['generator']
+        paramwise = dict(generator.get('paramwise_cfg') or {})
+        keys = dict(paramwise.get('custom_keys') or {})
+        keys['.norm.weight'] = dict(lr_mult=mult)  # the encoder's private norms (down blocks)
+        paramwise['custom_keys'] = keys
+        generator['paramwise_cfg'] = paramwise
 
     def apply_hooks(self, protocol: Protocol, cfg: Config) -> None:
         """The γ hooks sample as often per run as segmentation's (:data:`~fusionbench.tasks.

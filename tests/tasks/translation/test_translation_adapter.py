@@ -25,7 +25,8 @@ def _cfg(path=DN):
 def test_mini_translation_fields():
     mini = get_protocol('mini')
     tr = mini.for_task('translation')
-    assert tr.pretraining is None and tr.l1_weight is None and tr.data.size == 32
+    assert tr.pretraining is None and tr.data.size == 32
+    assert tr.l1_weight == {'down2': 2.3e-2, 'down3': 5.1e-3, 'down4': 1.7e-3}
     assert tr.decoder_lr == 2e-4 and tr.max_iters != mini.max_iters
     assert mini.for_task('segmentation') is mini            # segmentation sees mini unchanged
 
@@ -37,17 +38,36 @@ def test_resolved_config_on_mini():
     assert cfg.train_dataloader.dataset.modalities == ('depth', 'normal', 'rgb')
     assert cfg.train_dataloader.dataset.height == 32 and cfg.test_dataloader.dataset.seed == 3
     assert 32 % 2 ** gen.depth == 0
-    assert gen.fusion == dict(type='cen', threshold=1e-2, l1_weight=1e-3, layers='all')
+    # the protocol's λ per exchange level; the encoder norms' γ's at the derived rate
+    assert gen.fusion == dict(type='cen', threshold=1e-2, layers='all',
+                              l1_weight={'down2': 2.3e-2, 'down3': 5.1e-3, 'down4': 1.7e-3})
     for net in ('generator', 'discriminator'):
         assert cfg.optim_wrapper[net].optimizer == dict(type='Adam', lr=2e-4, betas=(0.5, 0.999))
+    keys = cfg.optim_wrapper.generator.paramwise_cfg.custom_keys
+    assert keys == {'.norm.weight': dict(lr_mult=pytest.approx(1.5 / (2e-4 * 300 * 7 / 12)))}
+    assert 'paramwise_cfg' not in cfg.optim_wrapper.discriminator
     assert cfg.val_evaluator.domains == ('depth', 'normal')
     assert 'pretraining' not in cfg
     # early / middle / late / all on the protocol's U-Net: stage methods at levels 1, D//2, D
     assert fusion_layers('middle', gen.depth, 'stage') == (gen.depth // 2,)
 
 
+def test_gamma_lr_mult_by_hand():
+    from fusionbench.tasks.translation.adapter import gamma_lr_mult
+    assert gamma_lr_mult(2e-4, 300, 2) == pytest.approx(42.857, abs=1e-3)   # 1.5 / 0.035
+    assert gamma_lr_mult(1e-3, 100, 0) == pytest.approx(15.0)
+
+
+def test_baseline_rows_get_no_gamma_rate():
+    cfg = resolve_config('table5/pix2pix-unet256_200e_taskonomy-depth.py', get_protocol('mini'), 0)
+    assert 'l1_weight' not in cfg.model.generator.fusion
+    assert 'paramwise_cfg' not in cfg.optim_wrapper.generator
+
+
 def test_paper_protocol_keeps_the_config():
     cfg = resolve_config(ST, get_protocol('paper'), seed=0)
+    assert cfg.model.generator.fusion.l1_weight == 1e-3     # the paper's λ, no γ rate
+    assert 'paramwise_cfg' not in cfg.optim_wrapper.generator
     assert cfg.model.generator.depth == 8 and cfg.model.generator.ngf == 64
     assert cfg.model.data_preprocessor.domains == ('reshading', 'edge_texture')
     assert cfg.train_dataloader.dataset.type == 'TaskonomyDataset'
