@@ -1,11 +1,11 @@
 """Packages and build step: ``baselines/`` as ``fusionbench.baselines``; ``configs/`` and
-``reported/`` (the paper's numbers) shipped inside the wheel.
+``reported/`` (the paper's numbers) and ``reference/`` (the project's reference results) shipped inside the wheel.
 
 All three stay at the top level of the source tree (the project's layout). The baselines are a
 subpackage of ``fusionbench`` by a ``package_dir`` mapping (never a global ``baselines``
 package): a wheel holds them in ``fusionbench/baselines/``, an editable install maps the name to
-the checkout's folder. ``build_py`` copies the two data trees to
-``fusionbench/_shipped/{configs,paper}`` in the build, where :mod:`fusionbench.paths` finds them
+the checkout's folder. ``build_py`` copies the three data trees to
+``fusionbench/_shipped/{configs,paper,reference}`` in the build, where :mod:`fusionbench.paths` finds them
 when the package is installed; an editable install reads the checkout directly and copies
 nothing. All other metadata lives in ``pyproject.toml``.
 """
@@ -16,7 +16,7 @@ from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 #: source folder (relative to this file) -> name under ``fusionbench/_shipped/``.
-SHIPPED = {'configs': 'configs', 'reported': 'paper'}
+SHIPPED = {'configs': 'configs', 'reported': 'paper', 'reference': 'reference'}
 
 
 class BuildPyWithData(build_py):

@@ -135,11 +135,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from fusionbench.experiments.aggregate import load_records
     from fusionbench.experiments.protocols import get_protocol
     from fusionbench.experiments.tables import get_table
-    from fusionbench.paths import RESULTS_ENV, project_root, results_root
+    from fusionbench.paths import REFERENCE_DIR, RESULTS_ENV, results_root
 
     protocol = get_protocol(args.protocol).name
     yours = Path(results_root())
-    reference = Path(args.reference or Path(project_root(), 'results'))
+    reference = Path(args.reference or REFERENCE_DIR)
     if yours.resolve() == reference.resolve():
         raise FusionbenchError(
             f'yours and the reference are the same folder ({reference}): point ${RESULTS_ENV} '
@@ -195,6 +195,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from fusionbench.experiments.protocols import get_protocol
     from fusionbench.experiments.tables import get_table
 
+    if not args.list:  # the reference is written by copying a clean commit's runs only
+        from fusionbench.paths import check_not_reference, results_root
+        try:
+            check_not_reference(results_root())
+        except ValueError as error:
+            from fusionbench.errors import FusionbenchError
+            raise FusionbenchError(str(error)) from None
     if args.table in _EVALUATIONS:  # evaluations of another table's trained cells
         return _EVALUATIONS[args.table](args)
     if args.of_table or args.corruptions or args.no_train:
@@ -274,7 +281,7 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{len(summary['failed'])} failed{claimed}, {elapsed:.1f} s")
     if summary['skipped'] and not summary['ran'] and not summary['failed']:
         print(f"  nothing trained: all {summary['skipped']} finished cell(s) were reused from "
-              'their records of this code (committed or yours; --force retrains)')
+              'their records of this code in this results root (--force retrains)')
     for path in outputs:
         print(f'  wrote {os.path.relpath(path)}')
     if summary.get('stale'):
@@ -559,8 +566,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('compare', help='does your run agree with a reference? paired '
                                        'equivalence tests (TOST, Holm) over every cell')
     p.add_argument('--reference', default=None,
-                   help="the reference's results root (default: the checkout's results/, the "
-                        'committed reference); yours is the results root ($FUSIONBENCH_RESULTS)')
+                   help="the reference's results root (default: the project's committed "
+                        'reference, reference/ in a checkout); yours is the results root '
+                        '($FUSIONBENCH_RESULTS)')
     p.add_argument('--protocol', default='mini', help='the protocol compared (default: mini)')
     p.add_argument('--tables', nargs='+', default=None,
                    help='tables to compare (default: every table both have runs of)')

@@ -5,11 +5,12 @@ reads a ``FUSIONBENCH_*`` variable by a literal name. It imports nothing of fusi
 layer may import it without an import circle).
 
 Two layouts are supported. In a **source checkout** (``fusionbench/..`` holds ``pyproject.toml``
-and ``configs/``) the configs and the paper's numbers are read from the top-level ``configs/`` and
-``reported/``, and runs are written under the checkout. In an **installed package** (a
-wheel) those two trees ship inside the package as ``fusionbench/_shipped/configs`` and
-``fusionbench/_shipped/paper`` (copied there by ``setup.py``'s build step), and the user's own
-roots (results, reports, data, weights) default to the current directory.
+and ``configs/``) the configs, the paper's numbers and the project's reference results are read
+from the top-level ``configs/``, ``reported/`` and ``reference/``, and runs are written under the
+checkout. In an **installed package** (a wheel) those three trees ship inside the package as
+``fusionbench/_shipped/configs``, ``_shipped/paper`` and ``_shipped/reference`` (copied there by
+``setup.py``'s build step), and the user's own roots (results, reports, data, weights) default to
+the current directory.
 
 Roots (the writable ones are functions, read at call time so a test or a shell can move them):
 
@@ -24,6 +25,10 @@ Roots (the writable ones are functions, read at call time so a test or a shell c
   config name in it.
 - :data:`PAPER_DIR`: ``<repo>/reported`` or the shipped copy, the paper's numbers
   (read-only; apart from every results root, so no protocol's tables can land there).
+- :data:`REFERENCE_DIR`: ``<repo>/reference`` or the shipped copy, the project's reference: a
+  results root (``<protocol>/runs/...``, tables, plots; ``reports/`` beside them) committed from
+  one clean commit. ``run`` never writes there (:func:`check_not_reference`) and never reuses
+  its records as finished runs; ``report`` and ``compare`` read it to set yours beside it.
 - :func:`project_root`: the checkout, or the current directory for an installed package: what
   the defaults below are relative to.
 - :func:`data_root` (``$FUSIONBENCH_DATA``, default ``<project>/data``) and :func:`weights_root`
@@ -59,6 +64,8 @@ CONFIG_ROOT = (os.path.join(REPO_ROOT, 'configs') if IN_CHECKOUT
                else os.path.join(SHIPPED_DIR, 'configs'))
 PAPER_DIR = (Path(REPO_ROOT) / 'reported' if IN_CHECKOUT
              else Path(SHIPPED_DIR) / 'paper')
+REFERENCE_DIR = (Path(REPO_ROOT) / 'reference' if IN_CHECKOUT
+                 else Path(SHIPPED_DIR) / 'reference')
 #: The fusion baselines' folder: top-level in a checkout, inside the package in a wheel.
 BASELINES_DIR = (os.path.join(REPO_ROOT, 'baselines') if IN_CHECKOUT
                  else os.path.join(PACKAGE_DIR, 'baselines'))
@@ -154,6 +161,16 @@ def weights_root() -> str:
 def results_root() -> str:
     """``$FUSIONBENCH_RESULTS`` or ``<project>/results`` (:func:`project_root`)."""
     return os.environ.get(RESULTS_ENV, os.path.join(project_root(), 'results'))
+
+
+def check_not_reference(root: str | os.PathLike) -> None:
+    """Raise ``ValueError`` (one line, naming the variable to change) when the results root
+    ``root`` is :data:`REFERENCE_DIR` or inside it: the reference is written only by copying a
+    clean commit's runs into it, never by a run of this checkout."""
+    here = Path(root).resolve()
+    if here == REFERENCE_DIR.resolve() or REFERENCE_DIR.resolve() in here.parents:
+        raise ValueError(f'the results root {root} is the committed reference (read-only for '
+                         f'runs); point ${RESULTS_ENV} at another folder')
 
 
 def reports_root() -> str:

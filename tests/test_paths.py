@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
 import setuptools
 
 import fusionbench.paths as paths
@@ -31,6 +32,7 @@ def test_a_checkout_reads_the_top_level_trees():
     assert paths.IN_CHECKOUT
     assert paths.CONFIG_ROOT == str(ROOT / 'configs')
     assert paths.PAPER_DIR == ROOT / 'reported'
+    assert paths.REFERENCE_DIR == ROOT / 'reference'
     assert paths.source_path('configs/paper') == str(ROOT / 'configs' / 'paper')
     assert paths.source_path('baselines') == str(ROOT / 'baselines')
     assert paths.BASELINES_DIR == str(ROOT / 'baselines')
@@ -44,6 +46,7 @@ def test_an_installed_package_reads_its_shipped_copies(tmp_path, monkeypatch):
     assert not installed.IN_CHECKOUT
     assert installed.CONFIG_ROOT == str(shipped / 'configs')
     assert installed.PAPER_DIR == shipped / 'paper'
+    assert installed.REFERENCE_DIR == shipped / 'reference'
     assert installed.source_path('configs/table1') == str(shipped / 'configs' / 'table1')
     assert installed.source_path('fusionbench/models') == str(site / 'fusionbench' / 'models')
     assert installed.source_path('baselines') == str(site / 'fusionbench' / 'baselines')
@@ -95,3 +98,18 @@ def test_the_checkout_finder_answers_for_the_baselines_only(tmp_path):
     assert spec.submodule_search_locations == [str(tmp_path)]
     assert finder.find_spec('baselines') is None
     assert finder.find_spec('fusionbench.baselines.concat') is None
+
+
+def test_runs_never_write_into_the_reference(tmp_path, monkeypatch, capsys):
+    from fusionbench import paths
+    from fusionbench.cli import main
+    monkeypatch.setattr(paths, 'REFERENCE_DIR', tmp_path / 'reference')
+    for inside in (tmp_path / 'reference', tmp_path / 'reference' / 'sub'):
+        with pytest.raises(ValueError, match='committed reference'):
+            paths.check_not_reference(inside)
+    paths.check_not_reference(tmp_path / 'results')          # anywhere else: fine
+    monkeypatch.setenv(paths.RESULTS_ENV, str(tmp_path / 'reference'))
+    assert main(['run', 'table1', '--protocol', 'smoke']) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'FUSIONBENCH_RESULTS' in err[0]
+    assert not (tmp_path / 'reference').exists()             # nothing written

@@ -12,11 +12,14 @@ have the same columns and names whoever wrote them last:
 - the figures of CEN's γ dynamics the table's records allow (:mod:`fusionbench.report.dynamics`,
   ``plots/table1_gamma_*.png``, ``plots/table1_crossing_order.png``,
   ``plots/lambda_sweep_exchange.png``), linked from the report's section on them;
-- ``reports/<protocol>.md`` (:func:`render_reports` only): the paper's numbers beside ours.
+- ``reports/<protocol>.md`` (:func:`render_reports` only): per cell the paper's number, the
+  project's reference (:data:`~fusionbench.paths.REFERENCE_DIR`, when the results root is not
+  the reference itself) and yours, and whether yours agree with the reference.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import uuid
 import warnings
@@ -177,32 +180,35 @@ def code_match(records: Sequence[dict]) -> str:
     return '; '.join(parts)
 
 
-def reference_section(protocol: str, root: str | Path, specs: Sequence[Any],
-                      records: Sequence[dict], reference: str | Path | None = None) -> list[str]:
-    """"Against the reference": these records against the reference's, cell by cell
-    (:func:`~fusionbench.experiments.equivalence.compare_tables`, default margin and level).
+def reference_records(protocol: str, root: str | Path,
+                      reference: str | Path | None = None) -> list[dict]:
+    """The reference's run records of ``protocol`` (``reference``: a results root, default the
+    project's committed :data:`~fusionbench.paths.REFERENCE_DIR`); [] when it has none or is
+    ``root`` itself (the reference's own report sets nothing beside itself)."""
+    from fusionbench.paths import REFERENCE_DIR
 
-    ``reference``: a results root (default: the checkout's ``results/``, the committed
-    reference). [] when there is no reference, it is ``root`` itself, or it has no runs of the
-    protocol.
-    """
-    from fusionbench.experiments.equivalence import (DEFAULT_ALPHA, DEFAULT_MARGIN,
-                                                     compare_tables, markdown_lines)
-    from fusionbench.paths import IN_CHECKOUT, project_root
-
-    if reference is None:
-        if not IN_CHECKOUT:
-            return []
-        reference = Path(project_root(), 'results')
-    runs = Path(reference) / protocol / 'runs'
-    if Path(reference).resolve() == Path(root).resolve() or not runs.is_dir():
+    reference = Path(reference or REFERENCE_DIR)
+    runs = reference / protocol / 'runs'
+    if not runs.is_dir() or reference.resolve() == Path(root).resolve():
         return []
     with warnings.catch_warnings():  # the reference's own invalid files are not this report's
         warnings.simplefilter('ignore')
-        theirs = load_records(runs)
+        return load_records(runs)
+
+
+def reference_section(specs: Sequence[Any], records: Sequence[dict],
+                      theirs: Sequence[dict]) -> list[str]:
+    """"Against the reference": these records against the reference's (``theirs``, from
+    :func:`reference_records`), cell by cell (:func:`~fusionbench.experiments.equivalence.
+    compare_tables`, default margin and level); [] without reference records."""
+    from fusionbench.experiments.equivalence import (DEFAULT_ALPHA, DEFAULT_MARGIN,
+                                                     compare_tables, markdown_lines)
+
+    if not theirs:
+        return []
     comparisons = compare_tables(records, theirs, specs, DEFAULT_MARGIN, DEFAULT_ALPHA)
     lines = ['## Against the reference', '',
-             "These runs against the committed reference's runs of the same cells and seeds: per "
+             "These runs against the project's reference runs of the same cells and seeds: per "
              '(row, cell, column) a paired TOST (two one-sided t-tests of the per-seed '
              f'difference against ±{DEFAULT_MARGIN:g}) with Holm\'s correction over all cells '
              '(`python -m fusionbench compare` for another margin).', '']
@@ -238,6 +244,7 @@ def render_reports(protocol: str | None = None, root: str | None = None,
             warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                    warning.lineno)
         records = [r for r in loaded if r.get('table') in names]
+        theirs = [r for r in reference_records(name, root) if r.get('table') in names]
         if not records:
             say(f'{name}: no run records under {runs}; nothing to report '
                 f'(python -m fusionbench run <table> --protocol {name})')
@@ -249,6 +256,9 @@ def render_reports(protocol: str | None = None, root: str | None = None,
                     [r for r in records if r['table'] == spec.name], spec, Path(root) / name))
             paths += [Path(root) / name / f'{spec.name}.csv', *tables[-1].plots,
                       *tables[-1].figures.values()]
+            mine = [r for r in theirs if r['table'] == spec.name]
+            if mine:  # paper | reference | yours per cell
+                tables[-1] = dataclasses.replace(tables[-1], reference=aggregate(mine, spec))
         figures = {stem: path for table in tables for stem, path in table.figures.items()}
         paths.append(render_report(
             name, reports_dir, tables, records, _description(get_protocol(name), specs),
@@ -262,7 +272,7 @@ def render_reports(protocol: str | None = None, root: str | None = None,
                             figure3_section(Path(root) / name, reports_dir),
                             robustness_section(Path(root) / name, reports_dir),
                             per_class_section(specs, records),
-                            reference_section(name, root, specs, records)],
+                            reference_section(specs, records, theirs)],
             extra_caveats=saturation_caveats(records) + no_exchange_caveats(records)))
     if paths:
         paths.append(render_index(reports_dir))

@@ -50,6 +50,9 @@ class ReportTable:
     #: ``{stem: path}`` of figures drawn for a section other than the table's own (e.g. CEN's
     #: γ dynamics, :mod:`fusionbench.report.dynamics`); linked by that section, not the table.
     figures: Mapping[str, Path] = field(default_factory=dict)
+    #: The project's reference for the same table (its aggregate, as ``frame``), or None: the
+    #: report then shows paper | reference | yours per cell.
+    reference: pd.DataFrame | None = None
 
 
 def render_report(protocol: str, reports_dir: str | Path, tables: Iterable[ReportTable],
@@ -72,7 +75,7 @@ def render_report(protocol: str, reports_dir: str | Path, tables: Iterable[Repor
         synthetic |= bool(table.frame['synthetic'].any())
         claim_lines += [_claim_line(c, v, table.spec) for c, v in table.verdicts]
         sections.append(_table_section(table.frame, table.spec, list(table.plots), reports_dir,
-                                       confidence))
+                                       confidence, table.reference))
     lines = [f'# fusionbench report — protocol `{protocol}`', '', protocol_description, '']
     if synthetic:
         lines += [SYNTHETIC_WARNING, '']
@@ -157,20 +160,32 @@ def _paper_margin(claim: Claim, verdict: Verdict, spec: Any) -> str:
 
 # ----------------------------------------------------------------------------- tables
 def _table_section(df: pd.DataFrame, spec: Any, plots: list[Path], reports_dir: Path,
-                   confidence: float) -> list[str]:
+                   confidence: float, reference: pd.DataFrame | None = None) -> list[str]:
+    """The table: per metric column the paper's number, the reference's and yours (with a
+    reference), else yours beside the paper's and, on real data only, Δ = yours − paper (on
+    synthetic data absolute values are not comparable with the paper's, only effects are)."""
     columns = [name for name, _, _ in spec.metrics] + list(spec.constant_columns)
     rows = {row.id: row for row in spec.rows}
     with_paper = [c for c in columns if c in spec.paper_columns]
-    header = ['row', 'seeds']
+    synthetic = bool(df['synthetic'].any())
+    theirs = ({} if reference is None else
+              {cells['row']: cells for cells in reference.to_dict('records')})
+    header = ['row', 'seeds'] + (['reference seeds'] if reference is not None else [])
     for column in columns:
-        header += [column] + (['paper', 'Δ'] if column in with_paper else [])
+        if reference is not None and column not in spec.constant_columns:
+            header += ([f'{column} paper'] if column in with_paper else []) + \
+                [f'{column} reference', f'{column} yours']
+        else:
+            header += [column] + (['paper'] if column in with_paper else []) + \
+                (['Δ'] if column in with_paper and not synthetic else [])
     notes = any(getattr(row, 'note', '') for row in spec.rows)
-    body = [_table_row(record, rows[record['row']], spec, columns, with_paper) +
+    body = [_table_row(record, rows[record['row']], spec, columns, with_paper, synthetic,
+                       theirs.get(record['row'], {}) if reference is not None else None) +
             ([getattr(rows[record['row']], 'note', '') or ''] if notes else [])
             for record in df.to_dict('records')]
     lines = [f'## {getattr(spec, "title", None) or spec.name}', '',
              *markdown_table(header + (['note'] if notes else []), body), '',
-             _legend(spec, with_paper, confidence), '']
+             _legend(spec, with_paper, confidence, synthetic, reference is not None), '']
     if not df['n_seeds'].sum():
         lines += ['No results yet for this table.', '']
     lines += _reported_rows_section(spec)
@@ -180,26 +195,35 @@ def _table_section(df: pd.DataFrame, spec: Any, plots: list[Path], reports_dir: 
     return lines
 
 
-def _table_row(cells: dict, row: Any, spec: Any, columns: list[str],
-               with_paper: list[str]) -> list[str]:
+def _table_row(cells: dict, row: Any, spec: Any, columns: list[str], with_paper: list[str],
+               synthetic: bool = False, reference: dict | None = None) -> list[str]:
     failed = f' (+{cells["n_failed"]} failed)' if cells['n_failed'] else ''
     name = f'`{cells["row"]}`' if cells['label'] == cells['row'] else \
         f'{cells["label"]} (`{cells["row"]}`)'
     out = [name, f'{cells["n_seeds"]}{failed}']
+    if reference is not None:
+        out.append(str(reference.get('n_seeds', 0)))
     for column in columns:
         decimals = _decimals(spec, column)
         ours = cells.get(f'{column}_mean', cells.get(column))
+        paper = spec_paper_value(spec, row, column) if column in with_paper else None
+        if reference is not None and column not in spec.constant_columns:
+            out += ([fmt(paper, decimals)] if column in with_paper else []) + \
+                [_ours_cell(reference, column, decimals) if reference else MISSING,
+                 _ours_cell(cells, column, decimals)]
+            continue
         out.append(_ours_cell(cells, column, decimals))
         if column in with_paper:
-            paper = spec_paper_value(spec, row, column)
-            delta = ours - paper if paper is not None and _is_number(ours) else None
-            out += [fmt(paper, decimals), fmt(delta, decimals, signed=True)]
+            out.append(fmt(paper, decimals))
+            if not synthetic:
+                delta = ours - paper if paper is not None and _is_number(ours) else None
+                out.append(fmt(delta, decimals, signed=True))
     return out
 
 
 def _ours_cell(cells: dict, column: str, decimals: int) -> str:
     if f'{column}_mean' not in cells:  # a constant column
-        return fmt(cells[column], decimals)
+        return fmt(cells.get(column), decimals)
     mean, std = cells[f'{column}_mean'], cells.get(f'{column}_std')
     if not _is_number(mean):
         return MISSING
@@ -212,15 +236,23 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
-def _legend(spec: Any, with_paper: list[str], confidence: float) -> str:
-    text = ('Ours: mean ± standard deviation over seeds (± is the std everywhere; the table '
+def _legend(spec: Any, with_paper: list[str], confidence: float, synthetic: bool = False,
+            reference: bool = False) -> str:
+    who = 'Yours and the reference' if reference else 'Ours'
+    text = (f'{who}: mean ± standard deviation over seeds (± is the std everywhere; the table '
             f'CSV adds the {confidence:.0%} Student-t interval of the mean, columns '
             f'`*_{ci_names(confidence)[0][:-4]}_low/high`; seeds: runs that finished, failed '
             'runs counted apart). Verdicts: paired t-intervals of per-seed differences (Welch '
             'where rows share fewer than 2 seeds).')
+    if reference:
+        text += (" Reference: the project's committed runs of the same protocol (`reference/`); "
+                 'whether yours agree with them: "Against the reference" below.')
     if with_paper:
         source = _paper_source(spec)
-        text += f' Paper: {source}. Δ = ours − paper.'
+        text += f' Paper: {source}.'
+        text += (' No Δ = ours − paper: synthetic numbers are not comparable with the paper\'s '
+                 'in absolute terms; the claims above compare effects (row differences).'
+                 if synthetic else ' Δ = ours − paper.')
     return text
 
 

@@ -94,16 +94,16 @@ def test_the_compare_command(tmp_path, capsys, monkeypatch):
 
 
 def test_the_report_compares_with_the_reference(tmp_path):
-    from fusionbench.experiments.outputs import reference_section
+    from fusionbench.experiments.outputs import reference_records, reference_section
     write_runs(tmp_path / 'ref', [rec('cen', s, 40.0 + s) for s in range(3)])
     mine = [rec('cen', s, 40.0 + s + 0.1 * (-1) ** s) for s in range(3)]
-    text = '\n'.join(reference_section('mini', tmp_path / 'mine', [get_table('table1')], mine,
-                                       reference=tmp_path / 'ref'))
+    theirs = reference_records('mini', tmp_path / 'mine', reference=tmp_path / 'ref')
+    assert len(theirs) == 3
+    text = '\n'.join(reference_section([get_table('table1')], mine, theirs))
     assert text.startswith('## Against the reference')
     assert '| table1 | `cen` | main | ensemble_miou | 3 |' in text
     assert '3 of 3 comparisons equivalent within ±1' in text
-    # the reference itself, or a reference without this protocol: no section
-    assert reference_section('mini', tmp_path / 'ref', [get_table('table1')], mine,
-                             reference=tmp_path / 'ref') == []
-    assert reference_section('smoke', tmp_path / 'mine', [get_table('table1')], mine,
-                             reference=tmp_path / 'ref') == []
+    # the reference itself, or a reference without this protocol: no records, no section
+    assert reference_records('mini', tmp_path / 'ref', reference=tmp_path / 'ref') == []
+    assert reference_records('smoke', tmp_path / 'mine', reference=tmp_path / 'ref') == []
+    assert reference_section([get_table('table1')], mine, []) == []

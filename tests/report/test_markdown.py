@@ -103,18 +103,69 @@ def test_verdicts(layout):
         'seed(s)' in text
 
 
-def test_tables_show_paper_numbers_and_differences(layout):
+def test_tables_show_paper_numbers_and_no_delta_on_synthetic_data(layout):
     text = render(layout).read_text(encoding='utf-8')
     cen = next(line for line in text.splitlines() if line.startswith('| CEN (`cen`)'))
     cells = [c.strip() for c in cen.strip('|').split('|')]
-    # row, seeds, rgb ours, paper, Δ, ensemble ours, paper, Δ, params
+    # row, seeds, rgb ours, paper, ensemble ours, paper, params: no Δ (synthetic vs NYUDv2)
     assert cells[1] == '3 (+1 failed)'
-    assert cells[2] == '46.3 ± 0.3' and cells[3:5] == ['49.7', '-3.4']  # ± = std over seeds
-    assert cells[5].startswith('48.3 ± ') and cells[6:8] == ['51.1', '-2.8']
-    assert cells[8] == '118.2'
-    assert '| Depth (`depth`) | 1 | 120.12 | 113.91 | +6.21 |' in text  # FID: 2 decimals; 1 seed
-    assert '| Extra (`extra`) | 0 | — | — | — | ours only |' in text
+    assert cells[2] == '46.3 ± 0.3' and cells[3] == '49.7'  # ± = std over seeds
+    assert cells[4].startswith('48.3 ± ') and cells[5] == '51.1'
+    assert cells[6] == '118.2'
+    assert '| Depth (`depth`) | 1 | 120.12 | 113.91 |' in text  # FID: 2 decimals; 1 seed
+    assert '| Extra (`extra`) | 0 | — | — | ours only |' in text
     assert 'reported (Wang et al., NeurIPS 2020, Table 1)' in text
+    assert 'No Δ = ours − paper' in text
+
+
+def test_real_data_tables_show_the_difference_to_the_paper(tmp_path):
+    records = [{**record('table1', 'cen', s, {'rgb': {'mIoU': 46.0}, 'ensemble': {'mIoU': v}}),
+                'synthetic': False} for s, v in enumerate((50.0, 51.0))]
+    tables = [table_outputs(records, SPEC1, tmp_path / 'results')]
+    text = render_report('paper', tmp_path / 'reports', tables, records, 'd').read_text(
+        encoding='utf-8')
+    cen = next(line for line in text.splitlines() if line.startswith('| CEN (`cen`)'))
+    cells = [c.strip() for c in cen.strip('|').split('|')]
+    assert cells[2:5] == ['46.0 ± 0.0', '49.7', '-3.7'] and cells[6:8] == ['51.1', '-0.6']
+    assert 'Δ = ours − paper.' in text
+
+
+def test_the_report_shows_paper_reference_and_yours(tmp_path, monkeypatch):
+    """A results root that is not the reference: per cell the paper's number, the reference's
+    and yours, and the equivalence section; the reference's own report has no such columns."""
+    from fusionbench import paths
+    from fusionbench.experiments.outputs import render_reports
+
+    def write(root, values):
+        runs = root / 'mini' / 'runs' / 'table1'
+        runs.mkdir(parents=True)
+        for seed, value in enumerate(values):
+            r = {**record('table1', 'cen', seed, {'rgb': {'mIoU': 30.0}, 'depth': {'mIoU': 31.0},
+                                                  'ensemble': {'mIoU': value}}), 'cell': 'main'}
+            (runs / f'{r["run_id"]}.json').write_text(json.dumps(r))
+
+    write(tmp_path / 'reference', [40.0, 41.0, 42.0])
+    write(tmp_path / 'results', [40.5, 41.5])
+    monkeypatch.setattr(paths, 'REFERENCE_DIR', tmp_path / 'reference')
+    render_reports('mini', root=str(tmp_path / 'results'), reports_dir=str(tmp_path / 'reports'))
+    lines = (tmp_path / 'reports' / 'mini.md').read_text(encoding='utf-8').splitlines()
+    header = next(line for line in lines if line.startswith('| row | seeds | reference seeds'))
+    assert ('| ensemble_miou paper | ensemble_miou reference | ensemble_miou yours |'
+            in header)
+    cells = [c.strip() for c in next(
+        line for line in lines if '(`cen`)' in line).strip('|').split('|')]
+    ensemble = header.strip('|').split('|').index(' ensemble_miou paper ')
+    assert cells[1:3] == ['2', '3']                              # seeds: yours, reference
+    assert cells[ensemble:ensemble + 3] == ['51.1', '41.0 ± 1.0', '41.0 ± 0.7']
+    assert '## Against the reference' in lines
+    # a row the reference never ran: its reference cells are empty
+    unshared = [c.strip() for c in next(
+        line for line in lines if '(`unshared`)' in line).strip('|').split('|')]
+    assert unshared[1:3] == ['0', '0'] and unshared[ensemble + 1] == '—'
+    # the reference's own report: no reference column, no section
+    render_reports('mini', root=str(tmp_path / 'reference'), reports_dir=str(tmp_path / 'ref'))
+    own = (tmp_path / 'ref' / 'mini.md').read_text(encoding='utf-8')
+    assert 'reference seeds' not in own and '## Against the reference' not in own
 
 
 def test_plots_are_linked_relatively(layout):
