@@ -7,8 +7,10 @@ have the same columns and names whoever wrote them last:
 - ``results/<protocol>/<table>.csv``: one row per table row (mean, std and 95 % Student-t
   interval over seeds of every metric column, the per-seed values and seeds, parameter counts,
   ``synthetic``);
-- ``results/<protocol>/plots/<table>.png`` (every head of every row) and
-  ``plots/<table>_<name>.png`` for each of ``spec.plots``;
+- ``results/<protocol>/plots/<table>.png`` (every head of every row),
+  ``plots/<table>_effects.png`` (the row differences the claims test, ours beside the paper's;
+  :mod:`fusionbench.report.effects`) and ``plots/<table>_<name>.png`` for each of
+  ``spec.plots``;
 - the figures of CEN's γ dynamics the table's records allow (:mod:`fusionbench.report.dynamics`,
   ``plots/table1_gamma_*.png``, ``plots/table1_crossing_order.png``,
   ``plots/lambda_sweep_exchange.png``), linked from the report's section on them;
@@ -37,6 +39,7 @@ from fusionbench.experiments.tables import get_table
 from fusionbench.paths import reports_root, results_root
 from fusionbench.report.dynamics import (dynamics_section, no_exchange_caveats,
                                          saturation_caveats, table_figures)
+from fusionbench.report.effects import effects, plot_effects
 from fusionbench.report.figure3 import figure3_section
 from fusionbench.report.markdown import ReportTable, render_index, render_report
 from fusionbench.report.per_class import per_class_section
@@ -90,6 +93,14 @@ def table_outputs(records: Iterable[dict], spec, out_dir: str | Path,
     verdicts = [(claim, judge(claim, df, confidence,
                               decimals(claim.column) if callable(decimals) else None))
                 for claim in spec.claims]
+    if df['n_seeds'].sum() and effects(spec, verdicts):  # the paper's effects beside ours
+        synthetic = bool(df['synthetic'].any())
+        # FID / KID from the surrogate feature network are not in the paper's (Inception) units
+        comparable = 'extractor' not in df.columns or not df['extractor'].astype(str).str.contains(
+            'surrogate').any()
+        plots.append(_atomic_plot(out_dir / 'plots' / f'{spec.name}_effects.png',
+                                  lambda tmp: plot_effects(spec, verdicts, tmp, synthetic,
+                                                           comparable)))
     return ReportTable(spec, df, verdicts, tuple(plots), figures)
 
 

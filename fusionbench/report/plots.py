@@ -23,7 +23,9 @@ _MISSING = '—'
 
 
 def plot_heads(df: pd.DataFrame, spec: Any, path: str | Path) -> Path:
-    """Grouped bars: each metric column's mean per row, CI error bars, paper values as hollow dots.
+    """Grouped bars: each metric column's mean per row with its 95 % t-interval; on real data
+    the paper's values as hollow dots (on synthetic data the absolute values are not comparable
+    with the paper's: its effects are drawn beside ours by :mod:`fusionbench.report.effects`).
 
     ``df`` is :func:`~fusionbench.experiments.aggregate.aggregate`'s output for ``spec``.
     Returns the written ``path`` (PNG, parent folders created).
@@ -31,16 +33,21 @@ def plot_heads(df: pd.DataFrame, spec: Any, path: str | Path) -> Path:
     columns = [name for name, _, _ in spec.metrics]
     _require(df, ['row', 'label', *(f'{c}_{s}' for c in columns for s in ('mean', CI_LOW,
                                                                         CI_HIGH))])
+    labels = {name: metric_label(head, metric) for name, head, metric in spec.metrics}
+    synthetic = 'synthetic' in df.columns and bool(df['synthetic'].fillna(False).astype(bool).any())
     rows_by_id = {row.id: row for row in spec.rows}
     x = np.arange(len(df))
     width = 0.8 / max(len(columns), 1)
-    fig, ax = _figure(width=max(6.0, 0.9 * len(df) * max(len(columns), 1) ** 0.5 + 2))
+    fig, ax = _figure(width=max(6.0, 0.9 * len(df) * max(len(columns), 1) ** 0.5 + 3),
+                      height=5.0)
     palette = sns.color_palette('deep', len(columns))
     for i, (column, color) in enumerate(zip(columns, palette)):
         offset = x - 0.4 + width * (i + 0.5)
         mean = df[f'{column}_mean'].to_numpy(dtype=float)
         ax.bar(offset, mean, width, yerr=_ci_errors(df, column), color=color,
-               label=column, capsize=3, error_kw={'elinewidth': 1})
+               label=labels[column], capsize=3, error_kw={'elinewidth': 1})
+        if synthetic:
+            continue
         paper = [spec_paper_value(spec, rows_by_id[r], column) if r in rows_by_id else None
                  for r in df['row']]
         paper = np.array([np.nan if v is None else v for v in paper], dtype=float)
@@ -49,10 +56,25 @@ def plot_heads(df: pd.DataFrame, spec: Any, path: str | Path) -> Path:
                        linewidths=1.2, zorder=3,
                        label='paper (reported)' if not _has_label(ax, 'paper (reported)') else None)
     ax.set_xticks(x, df['label'].astype(str), rotation=30, ha='right')
-    ax.set_ylabel('mean over seeds (error bars: 95 % t-interval)')
-    ax.set_title(_title(f'{spec.name}: per-head results', df))
-    ax.legend(fontsize='small', ncols=min(len(columns) + 1, 4))
+    metrics = sorted({metric for _, _, metric in spec.metrics})
+    ax.set_ylabel(f"{', '.join(metrics)}: mean over seeds")
+    ax.set_title(_title(f'{short_title(spec)} (bars: 95 % t-interval of the mean)', df),
+                 fontsize='medium')
+    ax.legend(fontsize='small', loc='upper left', bbox_to_anchor=(1.01, 1))
     return _save(fig, path)
+
+
+def short_title(spec: Any, limit: int = 60) -> str:
+    """The spec's title for a figure when it fits on one line (``limit`` characters), else its
+    name."""
+    title = getattr(spec, 'title', None) or ''
+    return title if title and len(title) <= limit else spec.name
+
+
+def metric_label(head: str, metric: str) -> str:
+    """A metric column's label for figures: ``('rgb', 'mIoU')`` -> ``'RGB mIoU'`` (heads of up
+    to 3 letters are acronyms: RGB, HHA; longer ones stay as named: depth, ensemble)."""
+    return f"{head.upper() if len(head) <= 3 else head} {metric}"
 
 
 def plot_metric_vs_params(df: pd.DataFrame, x_col: str, y_col: str, hue_col: str,
