@@ -220,7 +220,7 @@ def test_report_lists_the_literature_rows(tmp_path):
         assert f'| `{key}` |' in text
     assert '| `acnet_resnet50` | RGB-D | ACNet [21] | ResNet50 | — | — | 48.3 |' in text
     line = next(l for l in text.splitlines() if '(`rgb_refinenet101_ms`)' in l)
-    assert '| 30.0 | 46.4 | -16.4' in line  # one seed: no ± (no spread to show)
+    assert '| 30.0 | 46.4 | 0.4 |' in line  # one seed: no ± (no spread to show); synthetic: no Δ
 
 
 @pytest.mark.slow
