@@ -7,8 +7,6 @@ all-reduce), so the grid goes on to its next cell in step.
 """
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -21,8 +19,8 @@ from fusionbench.experiments.aggregate import load_records
 
 REPO = Path(__file__).resolve().parents[2]
 CEN = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
-from grid_support import grid_env  # noqa: E402  (tests/experiments on sys.path)
-from nan_probe import NAN_TABLE, UNSHARED  # noqa: E402  (tests/experiments on sys.path)
+from grid_support import grid_env, run_command  # noqa: E402  (tests/experiments on sys.path)
+from nan_probe import NAN_TABLE  # noqa: E402  (tests/experiments on sys.path)
 TIMEOUT = 300
 
 
@@ -36,15 +34,7 @@ def run(cmd: list[str], root: Path, timeout: float = TIMEOUT) -> subprocess.Comp
     """``cmd`` in its own process group (killed whole on timeout) with results under ``root``."""
     env = grid_env(root)
     env.pop('WORLD_SIZE', None)
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f'{cmd} hung for {timeout} s (a rank left waiting?)\n{out}\n{err[-3000:]}')
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    return run_command(cmd, root, timeout, cwd=REPO, env=env)
 
 
 def torchrun(*args: str) -> list[str]:

@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 ROWS = ['unshared', 'shared_bn']           # two cheap rows of Table 1
 SMOKE = ['--protocol', 'smoke', '--seeds', '1', '--jobs', '1']  # in order: tests kill between
 CEN = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
-from grid_support import Killed, grid_env  # noqa: E402  (tests/experiments on sys.path)
+from grid_support import Killed, grid_env, run_command  # noqa: E402  (tests/experiments on sys.path)
 from nan_probe import NAN_TABLE, UNSHARED, UNSHARED_OVERRIDES  # noqa: E402  (tests/experiments on sys.path)
 TIMEOUT = 240
 
@@ -45,16 +45,8 @@ TIMEOUT = 240
 def fusionbench(args: list[str], root: Path, prefix: list[str] | None = None,
                 timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
     """``python -m fusionbench ARGS`` (or ``python PREFIX ARGS``) in its own process group."""
-    cmd = [sys.executable, *(prefix or ['-m', 'fusionbench']), *args]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=grid_env(root), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f'{cmd} timed out after {timeout} s\n{out}\n{err[-3000:]}')
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    return run_command([sys.executable, *(prefix or ['-m', 'fusionbench']), *args], root,
+                       timeout, cwd=REPO)
 
 
 def smoke_jobs(rows: list[str] = ROWS, table: str = 'table1') -> list[Job]:

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,23 +14,13 @@ from fusionbench.experiments.checkpoints import find_job
 from fusionbench.experiments.robustness import CSV_COLUMNS
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / 'tests' / 'experiments'))  # the subprocess runner the grid tests use
+from grid_support import run_command  # noqa: E402
 TIMEOUT = 300
 
 
 def fusionbench(args: list[str], root: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, FUSIONBENCH_RESULTS=str(root / 'results'),
-               FUSIONBENCH_REPORTS=str(root / 'reports'), OMP_NUM_THREADS='1',
-               MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1')
-    proc = subprocess.Popen([sys.executable, '-m', 'fusionbench', *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f'{args} timed out after {TIMEOUT} s\n{out}\n{err[-3000:]}')
-    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+    return run_command([sys.executable, '-m', 'fusionbench', *args], root, TIMEOUT, cwd=REPO)
 
 
 @pytest.mark.slow
