@@ -214,7 +214,9 @@ def test_figures_are_written_and_linked(tmp_path):
     assert '![lambda_sweep_exchange](../results/mini/plots/lambda_sweep_exchange.png)' in text
 
 
-def test_render_reports_writes_the_section(tmp_path):
+def test_render_reports_writes_the_section(tmp_path, monkeypatch):
+    from fusionbench import paths as fb_paths
+    monkeypatch.setattr(fb_paths, 'REFERENCE_DIR', tmp_path / 'no-reference')  # this test's alone
     runs = tmp_path / 'results' / 'mini' / 'runs'
     for rec in table1_records() + sweep_records():
         folder = runs / rec['table']
