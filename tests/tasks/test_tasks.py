@@ -201,3 +201,19 @@ def test_paper_tables_are_the_shipped_csv_files(tmp_path):
     assert load_paper_table('table6', tmp_path).loc[0, 'fid'] == 12.5
     with pytest.raises(KeyError, match="unknown paper table 'table7'; known: table6"):
         load_paper_table('table7', tmp_path)
+
+
+def test_the_stored_config_is_the_config_that_ran():
+    """A small protocol replaces the paper's loaders and rates: their variables (500×500 crop,
+    40 classes, the paper's pipelines and learning rates) leave the resolved config with them;
+    the paper protocol keeps the config as written."""
+    from fusionbench.experiments.config_check import resolve_config
+    from fusionbench.experiments.protocols import get_protocol
+    from fusionbench.tasks.segmentation.adapter import PAPER_DATA_KEYS, PAPER_SCHEDULE_KEYS
+
+    config = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
+    mini = resolve_config(config, get_protocol('mini'), seed=0)
+    assert not set(PAPER_DATA_KEYS + PAPER_SCHEDULE_KEYS) & set(mini.keys())
+    assert mini.model.num_classes == 14 and mini.train_dataloader.dataset.height == 64
+    paper = resolve_config(config, get_protocol('paper'), seed=0)
+    assert paper.crop_size == (500, 500) and paper.num_classes == 40

@@ -14,6 +14,15 @@ if TYPE_CHECKING:
 #: ``GammaSparsityHook`` logs the γ sparsity 4 times a run; ``GammaDynamicsHook`` samples the
 #: exchanged shares ~50 times a run (our choice: enough points for the curve, few records).
 HOOK_SAMPLES = {'GammaSparsityHook': 4, 'GammaDynamicsHook': 48}
+#: Top-level variables of the real-data ``_base_`` dataset and model configs that only build the
+#: paper's loaders and head (``configs/_base_/datasets/*_rgbd.py``); a protocol that replaces the
+#: loaders drops them, so a record's stored config is the config that ran (no 500×500 crop or
+#: 40 classes beside the synthetic loaders).
+PAPER_DATA_KEYS = ('dataset_type', 'data_root', 'data_modalities', 'crop_size', 'normalize',
+                   'train_pipeline', 'test_pipeline', 'num_classes')
+#: The same for the paper's schedule (``configs/_base_/schedules/*``): its rates, replaced by
+#: the protocol's in the optimiser.
+PAPER_SCHEDULE_KEYS = ('encoder_lr', 'decoder_lr')
 
 
 class SegmentationAdapter(ProtocolAdapter):
@@ -25,9 +34,10 @@ class SegmentationAdapter(ProtocolAdapter):
       ``from_scratch`` (drops ``backbone.pretrained``) and ``l1_weight`` (``model.fusion``'s λ,
       where the fusion has one);
     - data: ``SyntheticScenes`` splits with :func:`~.pipelines.synthetic_pipelines`;
-      ``model.num_classes`` set to the scenes' classes;
+      ``model.num_classes`` set to the scenes' classes; the paper's data variables
+      (:data:`PAPER_DATA_KEYS`) dropped;
     - optimiser: the decoder's rate as the base rate, the encoder's as the backbone's
-      ``lr_mult``, clipping;
+      ``lr_mult``, clipping (the paper's rate variables, :data:`PAPER_SCHEDULE_KEYS`, dropped);
     - hooks: :data:`HOOK_SAMPLES`.
     """
 
@@ -61,8 +71,12 @@ class SegmentationAdapter(ProtocolAdapter):
     def apply_data(self, protocol: Protocol, cfg: Config) -> None:
         from fusionbench.data.scenes import CLASSES
         cfg.model.num_classes = len(CLASSES)
+        for key in PAPER_DATA_KEYS:
+            cfg.pop(key, None)
 
     def apply_optimizer(self, protocol: Protocol, cfg: Config) -> None:
+        for key in PAPER_SCHEDULE_KEYS:  # the paper's rates; the optimiser gets the protocol's
+            cfg.pop(key, None)
         cfg.optim_wrapper.optimizer.lr = protocol.decoder_lr
         cfg.optim_wrapper.paramwise_cfg = dict(
             custom_keys={'backbone': dict(lr_mult=protocol.encoder_lr / protocol.decoder_lr)})
