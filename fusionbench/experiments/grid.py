@@ -534,8 +534,12 @@ def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
                'invalid': [states[j.run_id][1] for j in todo_all
                            if states[j.run_id][0] == 'invalid'],
                'stale': stale_records(todo_all, lambda j: runs_dir(j.protocol, j.table, root))}
-    if progress is not None:
-        progress.start(len(todo_all), done=summary['skipped'])
+    if progress is not None:  # the cells to run, and where each logs its iterations
+        progress.start(len(todo_all), done=summary['skipped'], watch={
+            j.key: (work_dir(j.protocol, j.table, j.run_id, root),
+                                               int((j.resolved.get('train_cfg') or {}).get(
+                                                   'max_iters') or 0))
+            for j in todo})
 
     def finished(record: dict) -> None:
         if record['status'] == 'claimed':  # another command is running it
@@ -548,7 +552,7 @@ def run_grid(table: str, protocol: str, seeds: int | None = None, jobs: int = 1,
         if record['status'] != 'ok':
             summary['failed'].append(record)
         if progress is not None:
-            progress.advance(f"{record['row']}/{record['cell']}/seed{record['seed']}",
+            progress.advance(f"{record['row']}/{record['cell']}/seed{record['seed']}",  # Job.key
                              record['status'])
 
     import torch

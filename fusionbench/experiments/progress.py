@@ -3,9 +3,12 @@
 On a terminal, a tqdm bar on stderr; while it is shown, ``sys.stdout`` and ``sys.stderr`` are
 routed through :class:`AboveTheBar`, so mmengine's log lines (its loggers bind the stream current
 when a run creates them), warnings and prints are written whole *above* the bar instead of
-running into it. Without a terminal (a log file, a batch job, a pipe) it is quiet: stderr then
-carries only the one-line errors and the summary (:meth:`GridProgress.line` gives the same
-progress as plain text).
+running into it. Without a terminal (a log file, a batch job, a pipe) there is no bar: every
+:data:`PLAIN_EVERY_S` seconds one plain line (:meth:`GridProgress.line`) goes to stderr, with one
+line per cell being trained giving its last logged iteration, loss and the run's length (read
+from the run's ``vis_data/scalars.json``, which mmengine's ``LocalVisBackend`` appends at each
+logger interval, :func:`latest_scalars`); otherwise stderr carries only the one-line errors and
+the summary.
 
 The ETA is the mean wall time of the cells run in this invocation times the cells left (tqdm
 with ``smoothing=0`` and the skipped cells as ``initial``: its rate counts only cells run now).
@@ -13,6 +16,8 @@ with ``smoothing=0`` and the skipped cells as ``initial``: its rate counts only 
 from __future__ import annotations
 
 import contextlib
+import glob
+import json
 import os
 import shutil
 import sys
@@ -28,6 +33,32 @@ BAR_FORMAT = ('{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} '
               '[{elapsed}<{remaining}]{postfix}')
 #: The same without the bar (:meth:`GridProgress.line`).
 LINE_FORMAT = '{desc}: {n_fmt}/{total_fmt} cells [{elapsed}<{remaining}]{postfix}'
+#: Without a terminal, the period of the plain progress lines (seconds; our choice: a few lines
+#: per minute-long cell, not one per logger line).
+PLAIN_EVERY_S = 60.0
+
+
+def latest_scalars(work_dir: str) -> dict | None:
+    """The last record of the newest ``<work_dir>/<timestamp>/vis_data/scalars.json`` (one JSON
+    object per logger interval: ``iter``, ``loss``, ``lr`` ...), or None when the run has logged
+    none yet (or the file is being written: a partial last line is skipped)."""
+    files = sorted(glob.glob(os.path.join(work_dir, '*', 'vis_data', 'scalars.json')),
+                   key=os.path.getmtime)
+    if not files:
+        return None
+    try:
+        with open(files[-1], encoding='utf-8') as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and 'iter' in record:
+            return record
+    return None
 
 
 class _WholeLines:
@@ -106,8 +137,11 @@ class GridProgress:
     """
 
     def __init__(self, label: str, stream: TextIO | None = None, refresh_s: float = 1.0,
-                 clock: Callable[[], float] = time.perf_counter):
+                 clock: Callable[[], float] = time.perf_counter,
+                 plain_every_s: float = PLAIN_EVERY_S):
         self.label = label
+        self.plain_every_s = plain_every_s
+        self.watch: dict[str, tuple[str, int]] = {}
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, 'isatty', lambda: False)())
         self.refresh_s = refresh_s
@@ -127,10 +161,19 @@ class GridProgress:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def start(self, total: int, done: int = 0) -> None:
+    def start(self, total: int, done: int = 0,
+              watch: dict[str, tuple[str, int]] | None = None) -> None:
+        """``watch``: ``{cell name: (work dir, iterations)}`` of the cells to run, whose last
+        logged iteration the plain lines show while they train."""
         self.total, self.done, self.skipped = total, done, done
+        self.watch = dict(watch or {})
         self.start_time = self.clock()
         if not self.tty:
+            if self.plain_every_s > 0:
+                self._stop.clear()
+                self._refresher = threading.Thread(target=self._plain, name='grid-progress',
+                                                   daemon=True)
+                self._refresher.start()
             return
         # a terminal that reports no width (0 columns: some ptys) gets the fallback width
         width = _columns(self.stream)
@@ -160,7 +203,26 @@ class GridProgress:
         while not self._stop.wait(self.refresh_s):
             bar.refresh()
 
+    def _plain(self) -> None:
+        while not self._stop.wait(self.plain_every_s):
+            self.stream.write(''.join(line + '\n' for line in self.plain_lines()))
+            self.stream.flush()
+
+    def plain_lines(self) -> list[str]:
+        """:meth:`line`, then ``  <cell>: iteration i/n, loss l`` per watched cell that has
+        logged an iteration and not finished (the lines written without a terminal)."""
+        lines = [self.line()]
+        for name, (folder, iterations) in list(self.watch.items()):
+            last = latest_scalars(folder)
+            if last is None:
+                continue
+            loss = last.get('loss')
+            loss_text = f', loss {loss:.4g}' if isinstance(loss, (int, float)) else ''
+            lines.append(f"  {name}: iteration {last['iter']}/{iterations}{loss_text}")
+        return lines
+
     def advance(self, name: str, status: str) -> None:
+        self.watch.pop(name, None)
         self.done += 1
         self.ran += 1
         self.failed += status != 'ok'

@@ -186,7 +186,8 @@ def _concurrent_writer(args: tuple) -> None:
 
 def test_run_and_report_write_the_same_table_files(tmp_path):
     """One writer per output: the CSV ``run`` leaves is byte-identical to the one ``report``
-    rewrites (per-seed columns included), and there is one heads plot, ``plots/table1.png``."""
+    rewrites (per-seed columns included), and there is one heads plot, ``plots/table1.png``
+    (beside the claimed effects, ``plots/table1_effects.png``)."""
     from fusionbench.experiments.outputs import render_reports
     root = tmp_path / 'results'
     folder = runs_dir('smoke', 'table1', str(root))
@@ -199,13 +200,14 @@ def test_run_and_report_write_the_same_table_files(tmp_path):
             for s in range(2)]
     written = write_outputs('table1', 'smoke', jobs, root=str(root))
     csv = root / 'smoke' / 'table1.csv'
-    assert written == [csv, root / 'smoke' / 'plots' / 'table1.png']
+    plots = root / 'smoke' / 'plots'
+    assert written == [csv, plots / 'table1.png', plots / 'table1_effects.png']
     after_run = csv.read_bytes()
     assert b'ensemble_miou_values' in after_run and b'ensemble_miou_seeds' in after_run
     render_reports('smoke', root=str(root), reports_dir=str(tmp_path / 'reports'),
                    say=pytest.fail)
     assert csv.read_bytes() == after_run
-    assert sorted(p.name for p in (root / 'smoke' / 'plots').iterdir()) == ['table1.png']
+    assert sorted(p.name for p in plots.iterdir()) == ['table1.png', 'table1_effects.png']
 
 
 def test_concurrent_writers_lose_nothing(tmp_path):

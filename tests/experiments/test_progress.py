@@ -43,6 +43,33 @@ def test_the_eta_counts_only_the_cells_run_now_and_no_terminal_means_quiet():
     assert stream.getvalue() == '' and not progress.shows_bar  # stderr keeps one-line errors
 
 
+def test_without_a_terminal_plain_lines_show_the_cells_in_training(tmp_path):
+    import json
+
+    running, waiting = tmp_path / 'cen', tmp_path / 'unshared'
+    logs = running / '20261130_120000' / 'vis_data'
+    logs.mkdir(parents=True)
+    (logs / 'scalars.json').write_text(
+        json.dumps({'lr': 0.01, 'loss': 1.5, 'iter': 150}) + '\n'
+        + json.dumps({'lr': 0.01, 'loss': 0.8125, 'iter': 300}) + '\n' + '{"lr": 0.0')  # partial
+    stream, clock = io.StringIO(), Clock()
+    progress = GridProgress('table1', stream=stream, clock=clock, plain_every_s=0.05)
+    progress.start(3, done=1, watch={'cen/main/seed0': (str(running), 600),
+                                     'unshared/main/seed0': (str(waiting), 600)})
+    assert progress.plain_lines() == ['table1: 1/3 cells [00:00<?], ran 0',
+                                      '  cen/main/seed0: iteration 300/600, loss 0.8125']
+    deadline = time.monotonic() + 5
+    while 'iteration 300/600' not in stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)  # the plain lines come from a thread, every plain_every_s
+    assert '  cen/main/seed0: iteration 300/600, loss 0.8125\n' in stream.getvalue()
+    progress.advance('cen/main/seed0', 'ok')  # a finished cell is no longer shown
+    assert progress.plain_lines()[1:] == []
+    progress.close()
+    written = stream.getvalue()
+    time.sleep(0.1)
+    assert stream.getvalue() == written  # closed: no more lines
+
+
 def test_before_any_cell_ran_the_eta_is_unknown():
     progress = GridProgress('t', stream=io.StringIO(), clock=Clock())
     progress.start(3, done=2)
