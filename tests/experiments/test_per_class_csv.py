@@ -12,6 +12,7 @@ t_{0.975, 2} = 4.302653 and t_{0.975, 1} = 12.706205, from printed t tables):
 import json
 import math
 import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
@@ -32,6 +33,7 @@ def rec(row, seed, heads, status='ok', synthetic=True, cell='main', table='table
     """A record of ``table``/``row``; ``heads``: ``{head: {metric or 'IoU.<class>': value}}``."""
     return {'schema': 1, 'run_id': f'{row}-{cell}-{seed}', 'table': table, 'row': row,
             'cell': cell, 'seed': seed, 'status': status, 'protocol': 'smoke',
+            'error': None if status == 'ok' else 'boom',
             'synthetic': synthetic, 'params': {'total': 2e6},
             'finished_at': f'2026-01-01T00:00:0{seed}+00:00', 'metrics': heads}
 
@@ -57,6 +59,20 @@ def table1_records():
         rec('unshared', 0, {'ensemble': {'mIoU': 5.0, 'aAcc': 6.0, 'mAcc': 7.0,
                                          'IoU.wall': 5.0}}, synthetic=False),
     ]
+
+
+@pytest.fixture
+def no_figures(monkeypatch):
+    """The table's figures as empty files: these tests are about its CSVs (drawing them costs
+    seconds; tests/report checks the figures)."""
+    from fusionbench.experiments import outputs
+
+    def empty(*args, path=None, **kwargs):
+        Path(path if path is not None else args[-1]).write_bytes(b'')
+
+    monkeypatch.setattr(outputs, 'plot_heads', empty)
+    monkeypatch.setattr(outputs, 'plot_metric_vs_params', empty)
+    monkeypatch.setattr(outputs, 'table_figures', lambda table, records: [])
 
 
 def line(frame, row, head, name, cell='main', metric='IoU'):
@@ -175,7 +191,7 @@ def test_accuracy_columns_follow_cells_and_are_not_repeated():
     assert df.loc['unimodal_rgb', 'common_pixel_acc_values'] == [4.0]
 
 
-def test_table_outputs_writes_both_csvs_and_removes_a_stale_one(tmp_path):
+def test_table_outputs_writes_both_csvs_and_removes_a_stale_one(tmp_path, no_figures):
     """End to end through the one writer: the table CSV carries the accuracy columns, the
     per-class CSV sits beside it and reads back as computed; records without per-class keys
     remove it; a translation table writes none."""
@@ -213,7 +229,7 @@ def test_table_outputs_writes_both_csvs_and_removes_a_stale_one(tmp_path):
     assert 'pixel_acc' not in (tmp_path / 'table5.csv').read_text()
 
 
-def test_run_lists_the_per_class_csv(tmp_path):
+def test_run_lists_the_per_class_csv(tmp_path, no_figures):
     """``write_outputs`` (what ``run`` prints) names the per-class CSV it wrote."""
     root = tmp_path / 'results'
     folder = runs_dir('smoke', 'table1', str(root))
