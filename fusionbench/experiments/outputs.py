@@ -6,7 +6,9 @@ have the same columns and names whoever wrote them last:
 
 - ``results/<protocol>/<table>.csv``: one row per table row (mean, std and 95 % Student-t
   interval over seeds of every metric column, the per-seed values and seeds, parameter counts,
-  ``synthetic``);
+  ``synthetic``), with pixel and mean accuracy beside each mIoU column, and
+  ``<table>_per_class.csv`` where the records carry per-class results
+  (:mod:`fusionbench.experiments.per_class`);
 - ``results/<protocol>/plots/<table>.png`` (every head of every row),
   ``plots/<table>_effects.png`` (the row differences the claims test, ours beside the paper's;
   :mod:`fusionbench.report.effects`) and ``plots/<table>_<name>.png`` for each of
@@ -34,6 +36,8 @@ from fusionbench.analysis.claims import judge
 from fusionbench.experiments.aggregate import aggregate, load_records, write_table_csv
 from fusionbench.experiments.grid import Job, runs_dir
 from fusionbench.experiments.leases import pid_alive
+from fusionbench.experiments.per_class import (add_accuracy_columns, class_csv_path,
+                                               write_class_csv)
 from fusionbench.experiments.protocols import Protocol, get_protocol
 from fusionbench.experiments.tables import get_table
 from fusionbench.paths import reports_root, results_root
@@ -62,7 +66,9 @@ def write_outputs(table: str, protocol: str, jobs: list[Job], root: str | None =
         records = [r for r in (load_records(folder) if os.path.isdir(folder) else [])
                    if r.get('run_id') in wanted]
         result = table_outputs(records, spec, out)
-    return [out / f'{table}.csv', *result.plots, *result.figures.values()]
+        per_class = class_csv_path(out, table)  # written just now, or removed (no per-class keys)
+        per_class = [per_class] if per_class.is_file() else []
+    return [out / f'{table}.csv', *per_class, *result.plots, *result.figures.values()]
 
 
 def table_outputs(records: Iterable[dict], spec, out_dir: str | Path,
@@ -77,7 +83,9 @@ def table_outputs(records: Iterable[dict], spec, out_dir: str | Path,
     out_dir = Path(out_dir)
     records = list(records)
     df = aggregate(records, spec, keep_values=True, confidence=confidence)
+    df = add_accuracy_columns(df, records, spec, confidence)  # pixel / mean acc. beside mIoU
     write_table_csv(df, out_dir / f'{spec.name}.csv')
+    write_class_csv(records, spec, out_dir, confidence)  # <table>_per_class.csv, or none
     plots = []
     if df['n_seeds'].sum():
         plots.append(_atomic_plot(out_dir / 'plots' / f'{spec.name}.png',
