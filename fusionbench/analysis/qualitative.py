@@ -26,11 +26,17 @@ NORMALISING_STEPS = ('NormalizeModalities',)
 
 @dataclass(frozen=True)
 class Column:
-    """One prediction column: ``title`` (e.g. ``'cen: ensemble'``) and its class maps, one
-    ``int [H, W]`` per scene (the split's ignore value where the model predicts nothing)."""
+    """One prediction column: the table ``row``, the model's ``head`` (``rgb``, ``depth``,
+    ``ensemble``) and its class maps, one ``int [H, W]`` per scene."""
 
-    title: str
+    row: str
+    head: str
     predictions: tuple[np.ndarray, ...]
+
+    @property
+    def title(self) -> str:
+        """``'<row>: <head>'``."""
+        return f'{self.row}: {self.head}'
 
 
 @dataclass(frozen=True)
@@ -162,7 +168,7 @@ def collect(cells: Sequence[tuple[str, object]], scenes: int,
         if not heads:
             raise ValueError(f'{row}: its model predicts no class maps (not a segmentor)')
         wanted = heads_of(cell.model) if all_heads else (primary_head(cell.model),)
-        columns += [Column(f'{row}: {head}', tuple(heads[head])) for head in wanted]
+        columns += [Column(row, head, tuple(heads[head])) for head in wanted]
     meta = drawn.metainfo
     ignore = int(getattr(drawn, 'ignore_index', IGNORE_INDEX))
     return QualitativeGrid(

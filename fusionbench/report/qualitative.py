@@ -45,6 +45,17 @@ def input_tile(name: str, array: np.ndarray) -> np.ndarray:
     return sample_panel({name: array})
 
 
+def wrap_id(text: str, width: int = 16) -> str:
+    """A row id over lines of at most ``width`` characters, broken after underscores (a
+    longer part stays whole): ``'cen_shuffled_labels'`` -> ``'cen_shuffled_\\nlabels'``."""
+    lines = ['']
+    for part in text.replace('_', '_\0').split('\0'):
+        if lines[-1] and len(lines[-1]) + len(part) > width:
+            lines.append('')
+        lines[-1] += part
+    return '\n'.join(lines)
+
+
 def pixel_accuracy(label: np.ndarray, prediction: np.ndarray, ignore_index: int) -> float:
     """Share of labelled pixels predicted right, in %; NaN when nothing is labelled."""
     labelled = label != ignore_index
@@ -58,7 +69,7 @@ def plot_qualitative(grid: QualitativeGrid, path: str | Path, title: str = '') -
     the PNG path. Raises ``ValueError`` (from the palette) for a class id outside it."""
     modalities = list(grid.inputs)
     titles = ([_TITLES.get(m, m) for m in modalities] + ['ground truth']
-              + [c.title for c in grid.columns])
+              + [f'{wrap_id(c.row)}\n{c.head}' for c in grid.columns])
     rows, cols = len(grid.indices), len(titles)
     fig = Figure(figsize=(PANEL_IN * cols, PANEL_IN * rows + 1.2), layout='constrained')
     FigureCanvasAgg(fig)
@@ -97,4 +108,5 @@ def plot_qualitative(grid: QualitativeGrid, path: str | Path, title: str = '') -
     return save_figure(fig, path)
 
 
-__all__ = ['PANEL_IN', 'input_tile', 'pixel_accuracy', 'plot_path', 'plot_qualitative']
+__all__ = ['PANEL_IN', 'input_tile', 'pixel_accuracy', 'plot_path', 'plot_qualitative',
+           'wrap_id']
