@@ -213,7 +213,8 @@ def test_run_and_report_write_the_same_table_files(tmp_path):
     render_reports('smoke', root=str(root), reports_dir=str(tmp_path / 'reports'),
                    say=pytest.fail)
     assert csv.read_bytes() == after_run
-    assert sorted(p.name for p in (root / 'smoke' / 'plots').iterdir()) == ['table1.png']
+    assert sorted(p.name for p in (root / 'smoke' / 'plots').iterdir()) == [
+        'table1.pdf', 'table1.png', 'table1.svg']  # the PNG the report links, vector copies
 
 
 def test_concurrent_writers_lose_nothing(tmp_path):
