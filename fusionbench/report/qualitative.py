@@ -45,9 +45,10 @@ def input_tile(name: str, array: np.ndarray) -> np.ndarray:
     return sample_panel({name: array})
 
 
-def wrap_id(text: str, width: int = 16) -> str:
+def wrap_id(text: str, width: int = 20) -> str:
     """A row id over lines of at most ``width`` characters, broken after underscores (a
-    longer part stays whole): ``'cen_shuffled_labels'`` -> ``'cen_shuffled_\\nlabels'``."""
+    longer part stays whole): ``'self_attention_middle'`` -> ``'self_attention_'``,
+    ``'middle'``. Our choice: 20 characters of 8 pt fit a panel's width."""
     lines = ['']
     for part in text.replace('_', '_\0').split('\0'):
         if lines[-1] and len(lines[-1]) + len(part) > width:

@@ -98,7 +98,8 @@ def test_row_ids_wrap_after_underscores():
     from fusionbench.report.qualitative import wrap_id
 
     assert wrap_id('cen') == 'cen'
-    assert wrap_id('cen_shuffled_labels') == 'cen_shuffled_\nlabels'
+    assert wrap_id('cen_shuffled_labels') == 'cen_shuffled_labels'  # 19 characters fit
+    assert wrap_id('self_attention_middle') == 'self_attention_\nmiddle'
     assert wrap_id('a_b_c', width=2) == 'a_\nb_\nc'
     assert wrap_id('averylongid_x', width=4) == 'averylongid_\nx'  # a long part stays whole
 
