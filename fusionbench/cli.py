@@ -1,5 +1,5 @@
 """``python -m fusionbench run | bench | report | params | list | train | preflight | figure3 |
-data``."""
+qualitative | data``."""
 from __future__ import annotations
 
 import argparse
@@ -504,6 +504,58 @@ def cmd_figure3(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_qualitative(args: argparse.Namespace) -> int:
+    """Inputs, ground truth and predictions of a segmentation table's trained cells on fixed
+    test scenes (:mod:`fusionbench.analysis.qualitative`); trains a cell first when it has no
+    checkpoint."""
+    from pathlib import Path
+
+    from fusionbench.analysis import qualitative
+    from fusionbench.errors import ConfigError
+    from fusionbench.experiments.checkpoints import load_trained
+    from fusionbench.experiments.outputs import _atomic_plot
+    from fusionbench.experiments.protocols import get_protocol
+    from fusionbench.experiments.tables import get_table
+    from fusionbench.paths import results_root
+    from fusionbench.report.qualitative import plot_path, plot_qualitative
+
+    spec, protocol = get_table(args.table), get_protocol(args.protocol)
+    if spec.task != 'segmentation':  # checked before anything trains
+        raise ConfigError(f'qualitative draws class maps; {spec.name} is a {spec.task} table '
+                          '(its generated images are not drawn yet): use a segmentation table')
+    _check_rows(spec.name, args.rows)
+    rows = [r for r in spec.rows if args.rows is None or r.id in args.rows]
+    cell = args.cell or next((c for c in rows[0].cells if all(c in r.cells for r in rows)), None)
+    missing = [r.id for r in rows if cell not in r.cells]
+    if cell is None or missing:
+        raise ConfigError(f'qualitative {spec.name}: rows {missing or [r.id for r in rows]} have '
+                          f'no common cell {cell or ""}; pick rows that share one or set --cell')
+    if protocol.synthetic and protocol.data is not None:
+        split = protocol.data.split('test' if protocol.data.test_scenes else 'val')[0]
+        try:
+            qualitative.scene_indices(split, args.scenes)
+        except ValueError as err:
+            raise ConfigError(f'qualitative {spec.name} [{protocol.name}]: {err}') from err
+    cells = [(r.id, load_trained(spec.name, r.id, args.seed, protocol=protocol.name, cell=cell))
+             for r in rows]
+    try:
+        grid = qualitative.collect(cells, args.scenes, all_heads=args.all_heads or None)
+    except ValueError as err:
+        raise ConfigError(f'qualitative {spec.name} [{protocol.name}]: {err}') from err
+    out_dir = Path(results_root(), protocol.name)
+    title = (f'{spec.name} [{protocol.name}], seed {args.seed}'
+             + ('' if cell == 'main' else f', {cell} cell')
+             + (' — synthetic data' if protocol.synthetic else ''))
+    with _naming_write_errors(str(out_dir)):
+        path = _atomic_plot(plot_path(out_dir, spec.name),
+                            lambda target: plot_qualitative(grid, target, title))
+    print(f'qualitative {spec.name} seed {args.seed} [{protocol.name}]: {len(grid.columns)} '
+          f'prediction column(s) on test scenes {", ".join(map(str, grid.indices))}')
+    for written in (path, path.with_suffix('.svg'), path.with_suffix('.pdf')):
+        print(f'  wrote {os.path.relpath(written)}')
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from fusionbench.data import converters
     return converters.run_prepare(args) or 0
@@ -644,6 +696,25 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument('--point', default=None,
                        help='one exchange point instead, e.g. layer1.1.bn2')
     p.set_defaults(func=cmd_figure3)
+
+    p = sub.add_parser('qualitative', help='a segmentation table\'s predictions on fixed test '
+                       'scenes beside the inputs and the ground truth (results/<protocol>/plots/'
+                       '<table>_qualitative.png, .svg, .pdf); trains cells without a checkpoint')
+    p.add_argument('table', help='a segmentation table (see `list tables`)')
+    p.add_argument('--protocol', default='mini', help='smoke | mini (default) | paper')
+    p.add_argument('--seed', type=int, default=0, help="the cells' seed (default: 0)")
+    p.add_argument('--rows', nargs='+', default=None,
+                   help="the table's rows drawn, one column each (default: every row); a "
+                        "single row gets one column per head")
+    p.add_argument('--cell', default=None,
+                   help="the rows' cell (default: the first cell all chosen rows have)")
+    p.add_argument('--scenes', type=_positive_int('--scenes'), default=4,
+                   help='test scenes drawn, spread evenly over the split at fixed positions '
+                        'i*n//k (default: 4)')
+    p.add_argument('--all-heads', action='store_true',
+                   help='every head of every row (default: the ensemble of each row, or every '
+                        'head of a single row)')
+    p.set_defaults(func=cmd_qualitative)
 
     p = sub.add_parser('data', help='prepare real datasets')
     from fusionbench.data import converters

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import uuid
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -123,18 +122,18 @@ def _locked(path: Path):
 
 
 def _atomic_plot(path: Path, draw) -> Path:
-    """``draw(tmp)`` into a temporary file beside ``path``, then ``os.replace`` it there.
+    """``draw(path)``: a plotting function of :mod:`fusionbench.report` that writes ``path`` and
+    its vector copies through :func:`~fusionbench.report.figures.save_figure` (each format via a
+    temporary file and ``os.replace``), after removing the temporary files a killed writer left.
 
-    Shards finishing together all rewrite the same plot; none may see or leave half a PNG.
+    Shards finishing together all rewrite the same plot; none may see or leave half a file.
     """
+    from fusionbench.report.figures import figure_paths
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp_files(path)
-    tmp = path.with_name(f'.{path.stem}.{os.getpid()}.{uuid.uuid4().hex}.tmp{path.suffix}')
-    try:
-        draw(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    for target in figure_paths(path):
+        remove_stale_temp_files(target)
+    draw(path)
     return path
 
 

@@ -33,6 +33,7 @@ from matplotlib.figure import Figure
 from fusionbench.analysis import figure3 as f3
 from fusionbench.analysis.files import atomic_write_text
 from fusionbench.analysis.stats import CI_HIGH, CI_LOW
+from fusionbench.report.figures import save_figure
 from fusionbench.report.markdown import markdown_table
 from fusionbench.report.plots import DPI
 
@@ -93,10 +94,7 @@ def plot_figure3(result: f3.Figure3Result, path: str | Path, shown: int = 4,
     sizes = ', '.join(f'{g.replace("_", "-")} {result.group_sizes[g]}'
                       for g in (*f3.GROUPS, f3.NEITHER))
     fig.suptitle(f'{title}\nchannels (point × channel) per group: {sizes}'.strip(), fontsize=9)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, metadata={'Software': None})
-    return path
+    return save_figure(fig, path, dpi=DPI)  # the PNG plus its SVG and PDF
 
 
 def write_figure3(result: f3.Figure3Result, out_dir: str | Path, meta: Mapping,

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from fusionbench.analysis.paper import spec_paper_value
 from fusionbench.analysis.stats import CI_HIGH, CI_LOW
+from fusionbench.report.figures import save_figure
 
 SYNTHETIC_NOTE = 'synthetic data'
 DPI = 120
@@ -111,10 +112,7 @@ def _figure(width: float, height: float = 4.5) -> tuple[Figure, Any]:
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, metadata={'Software': None})
-    return path
+    return save_figure(fig, path, dpi=DPI)  # the PNG plus its SVG and PDF
 
 
 def _ci_errors(df: pd.DataFrame, column: str) -> np.ndarray:

@@ -14,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from fusionbench.report.figures import save_figure
 from fusionbench.report.markdown import fmt, markdown_table
 
 #: The head plotted and tabulated: the model's main prediction (the α-ensemble of a
@@ -74,10 +75,7 @@ def plot_robustness(df: pd.DataFrame, path: str | Path, title: str = '') -> Path
     if title:
         synthetic = 'synthetic' in df and bool(df['synthetic'].fillna(False).astype(bool).any())
         fig.suptitle(f'robustness, {title}' + (' (synthetic data)' if synthetic else ''))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, metadata={'Software': None})
-    return path
+    return save_figure(fig, path, dpi=DPI)  # the PNG plus its SVG and PDF
 
 
 def _point_panel(ax, df, clean, points, rows, palette) -> None:

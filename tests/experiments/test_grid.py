@@ -207,7 +207,8 @@ def test_run_and_report_write_the_same_table_files(tmp_path):
     render_reports('smoke', root=str(root), reports_dir=str(tmp_path / 'reports'),
                    say=pytest.fail)
     assert csv.read_bytes() == after_run
-    assert sorted(p.name for p in plots.iterdir()) == ['table1.png', 'table1_effects.png']
+    assert sorted(p.name for p in plots.iterdir()) == [  # the PNGs the report links, vectors
+        f'{stem}.{ext}' for stem in ('table1', 'table1_effects') for ext in ('pdf', 'png', 'svg')]
 
 
 def test_concurrent_writers_lose_nothing(tmp_path):
