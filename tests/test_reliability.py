@@ -469,7 +469,7 @@ def test_submit_no_wait_with_every_cell_done_writes_the_table(tmp_path, capsys, 
     assert (tmp_path / 'results' / 'smoke' / 'table1.csv').is_file()
     assert main(['run', 'table1', '--protocol', 'smoke', '--seeds', '1']) == 0  # reuse, say so
     assert ('  nothing trained: all 7 finished cell(s) were reused from their records of this '
-            'code (committed or yours; --force retrains)') in capsys.readouterr().out.splitlines()
+            'code in this results root (--force retrains)') in capsys.readouterr().out.splitlines()
 
 
 def test_list_says_what_run_would_do_with_each_cell(tmp_path, capsys, monkeypatch):
