@@ -108,3 +108,17 @@ def spec_paper_value(spec: object, row: object, column: str) -> float | None:
     if paper_row is None or paper_column is None:
         return None
     return paper_value(getattr(spec, 'paper_table', spec.name), paper_row, paper_column)
+
+
+def paper_contrast(spec: object, terms) -> float | None:
+    """The paper's value of a contrast ``Σ coef · value`` over ``terms`` (``(row id, column,
+    coef)`` triples, as a claim's tests and comparisons carry them), or None when there are no
+    terms or one has no paper number (a row or column the paper lacks)."""
+    rows = {row.id: row for row in spec.rows}
+    total = 0.0
+    for row, column, coef in terms:
+        value = spec_paper_value(spec, rows[row], column) if row in rows else None
+        if value is None:
+            return None
+        total += coef * value
+    return total if terms else None

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from fusionbench.analysis.claims import Claim, Comparison, Verdict
-from fusionbench.analysis.paper import spec_paper_value
+from fusionbench.analysis.paper import paper_contrast
 from fusionbench.report.plots import _figure, _save, short_title
 
 #: One line per difference; the figure's height grows with their number (inches).
@@ -26,16 +26,9 @@ LINE_HEIGHT, BASE_HEIGHT = 0.32, 1.6
 
 
 def paper_effect(spec: Any, comparison: Comparison) -> float | None:
-    """The paper's value of the difference ``comparison`` tests (``Σ coef · paper value`` over
-    its terms), or None when a term has no paper number (a row or column the paper lacks)."""
-    rows = {row.id: row for row in spec.rows}
-    total = 0.0
-    for row, column, coef in comparison.terms:
-        value = spec_paper_value(spec, rows[row], column) if row in rows else None
-        if value is None:
-            return None
-        total += coef * value
-    return total if comparison.terms else None
+    """The paper's value of the difference ``comparison`` tests (:func:`~fusionbench.analysis.
+    paper.paper_contrast` over its terms), or None when a term has no paper number."""
+    return paper_contrast(spec, comparison.terms)
 
 
 def effects(spec: Any, verdicts: Sequence[tuple[Claim, Verdict]]) -> list[dict]:

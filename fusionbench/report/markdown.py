@@ -25,7 +25,7 @@ import pandas as pd
 from fusionbench.analysis.claims import (CONTRADICTED, PAIRED, REPRODUCED, Claim, Verdict,
                                          headline, value_decimals)
 from fusionbench.analysis.files import atomic_write_text
-from fusionbench.analysis.paper import load_paper_table, spec_paper_value
+from fusionbench.analysis.paper import load_paper_table, paper_contrast, spec_paper_value
 from fusionbench.analysis.stats import ci_names, paired_sd, seeds_needed
 
 SYMBOLS = {REPRODUCED: '✅', CONTRADICTED: '❌', 'undecided': '❔'}
@@ -138,11 +138,6 @@ def _claim_line(claim: Claim, verdict: Verdict, spec: Any) -> str:
 
 def _paper_margin(claim: Claim, verdict: Verdict, spec: Any) -> str:
     """The paper's value of the test the verdict quotes (else of its smallest pair margin)."""
-    rows = {row.id: row for row in spec.rows}
-
-    def paper(row: str, column: str) -> float | None:
-        return spec_paper_value(spec, rows[row], column) if row in rows else None
-
     if verdict.comparisons:
         quoted = headline(verdict.comparisons)
         tests = [(quoted.label, quoted.terms)]
@@ -150,10 +145,10 @@ def _paper_margin(claim: Claim, verdict: Verdict, spec: Any) -> str:
         tests = [(test.label, test.terms) for test in claim.tests()]
     margins = []
     for label, terms in tests:
-        values = [paper(row, column) for row, column, _ in terms]
-        if not terms or any(v is None for v in values):
+        value = paper_contrast(spec, terms)
+        if value is None:
             return ''
-        margins.append((sum(coef * v for (_, _, coef), v in zip(terms, values)), label))
+        margins.append((value, label))
     margin, label = min(margins)
     return f'{label} = {fmt(margin, _decimals(spec, claim.column), signed=True)}'
 

@@ -35,7 +35,7 @@ def plot_heads(df: pd.DataFrame, spec: Any, path: str | Path) -> Path:
     _require(df, ['row', 'label', *(f'{c}_{s}' for c in columns for s in ('mean', CI_LOW,
                                                                         CI_HIGH))])
     labels = {name: metric_label(head, metric) for name, head, metric in spec.metrics}
-    synthetic = 'synthetic' in df.columns and bool(df['synthetic'].fillna(False).astype(bool).any())
+    synthetic = _is_synthetic(df)
     rows_by_id = {row.id: row for row in spec.rows}
     x = np.arange(len(df))
     width = 0.8 / max(len(columns), 1)
@@ -140,6 +140,9 @@ def _has_label(ax: Any, label: str) -> bool:
     return label in ax.get_legend_handles_labels()[1]
 
 
+def _is_synthetic(df: pd.DataFrame) -> bool:
+    return 'synthetic' in df.columns and bool(df['synthetic'].fillna(False).astype(bool).any())
+
+
 def _title(text: str, df: pd.DataFrame) -> str:
-    synthetic = 'synthetic' in df.columns and bool(df['synthetic'].fillna(False).astype(bool).any())
-    return f'{text} ({SYNTHETIC_NOTE})' if synthetic else text
+    return f'{text} ({SYNTHETIC_NOTE})' if _is_synthetic(df) else text
