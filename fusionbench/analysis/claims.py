@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from fusionbench.analysis.stats import holm
+
 REPRODUCED, CONTRADICTED, UNDECIDED = 'reproduced', 'contradicted', 'undecided'
 MIN_SEEDS = 2
 PAIRED, WELCH = 'paired t', 'Welch t'
@@ -342,6 +344,63 @@ def describe(comparisons: tuple[Comparison, ...], column: str, confidence: float
     return (f'{counts[REPRODUCED]}/{len(comparisons)} tests reproduced, '
             f'{counts[CONTRADICTED]} contradicted (tested at the Bonferroni level {strict:.1%}); '
             f'{role}: {text}')
+
+
+@dataclass(frozen=True)
+class FamilyVerdict:
+    """A claim's verdict read family-wise: ``p``, the claim's own p-value (below), and
+    ``p_holm``, Holm's adjustment over the claims of its family (a table's claims);
+    ``stands``: the claim is decided (reproduced or contradicted) and ``p_holm`` < α."""
+
+    claim: Claim
+    verdict: Verdict
+    p: float
+    p_holm: float
+    stands: bool
+
+
+def claim_p(verdict: Verdict) -> float:
+    """One p-value per claim, matching how :func:`judge` decides it (our choice):
+
+    - contradicted: one contradicting test suffices, each tested at the Bonferroni level, so the
+      smallest contradicting test's p times the number of tests (capped at 1);
+    - otherwise: reproduced needs every test (an intersection-union test), so the largest p
+      over the tests.
+
+    NaN when the verdict has no comparisons (a row missing, fewer than 2 seeds).
+    """
+    tests = verdict.comparisons
+    if not tests:
+        return math.nan
+    if verdict.status == CONTRADICTED:
+        worst = min(c.p_value for c in tests if c.status == CONTRADICTED)
+        return min(1.0, worst * len(tests))
+    return max(c.p_value for c in tests)
+
+
+def familywise(verdicts: Sequence[tuple[Claim, Verdict]], alpha: float = 0.05
+               ) -> list[FamilyVerdict]:
+    """Holm's correction over a family of claims (e.g. one table's): which decided verdicts
+    still stand when the family, not each claim, is held at level ``alpha``.
+
+    Each verdict is decided at its own level (:func:`judge`); a table of nine claims at 95 %
+    each expects about one false decision in two such tables. Claims without a p-value
+    (:func:`claim_p` NaN) are left out of the family and never stand. Returns one
+    :class:`FamilyVerdict` per input pair, in input order. Source: Holm (1979), via
+    :func:`fusionbench.analysis.stats.holm`.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f'alpha must lie in (0, 1), got {alpha}')
+    ps = [claim_p(verdict) for _, verdict in verdicts]
+    tested = [i for i, p in enumerate(ps) if not math.isnan(p)]
+    adjusted = dict(zip(tested, holm([ps[i] for i in tested])))
+    out = []
+    for i, (claim, verdict) in enumerate(verdicts):
+        p_holm = adjusted.get(i, math.nan)
+        out.append(FamilyVerdict(claim, verdict, ps[i], p_holm,
+                                 verdict.status in (REPRODUCED, CONTRADICTED)
+                                 and p_holm < alpha))
+    return out
 
 
 def _p_text(p: float) -> str:

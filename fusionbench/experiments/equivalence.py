@@ -12,8 +12,7 @@ agreement (it fails by chance as the cells multiply, and passes for noisy runs);
   (less) reject, i.e. ``p = max(p_low, p_high) < α`` -- the same as the ``1 − 2α`` t-interval of
   ``mean d`` lying inside ``(−δ, δ)``. One-sided tests: ``scipy.stats.ttest_1samp``.
 * **Holm's step-down correction** over every compared (cell, column), so "all cells agree"
-  holds at family-wise level ``α``. (A few lines here: scipy has no Holm correction, and a
-  statistics package for one function is not worth a dependency.)
+  holds at family-wise level ``α`` (:func:`fusionbench.analysis.stats.holm`).
 
 A cell needs at least 2 paired seeds (a t-test has ``n − 1`` degrees of freedom); with fewer it
 is reported as not testable, never as agreeing.
@@ -27,6 +26,8 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+
+from fusionbench.analysis.stats import holm
 
 #: Default margin δ for segmentation: 1 point of mIoU -- below the paper's smallest Table 1
 #: effect it is meant to reproduce (shared vs private BNs at the ensemble: +2.8; our choice).
@@ -79,21 +80,6 @@ def tost_paired(differences: Sequence[float], margin: float,
     p_high = stats.ttest_1samp(d, margin, alternative='less').pvalue
     half = stats.t.ppf(1 - alpha, d.size - 1) * sd / math.sqrt(d.size)
     return float(max(p_low, p_high)), mean - half, mean + half
-
-
-def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values, in the input order (monotone, capped at 1).
-
-    Hand check: p = (0.01, 0.04, 0.03) -> sorted 0.01, 0.03, 0.04 times 3, 2, 1 -> 0.03, 0.06,
-    0.04 -> running maximum 0.03, 0.06, 0.06 -> in input order (0.03, 0.06, 0.06).
-    """
-    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
-    adjusted = [0.0] * len(pvalues)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(pvalues) - rank) * float(pvalues[i])))
-        adjusted[i] = running
-    return adjusted
 
 
 def compare_tables(yours: Iterable[dict], reference: Iterable[dict], specs: Sequence[Any],

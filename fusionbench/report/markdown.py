@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from fusionbench.analysis.claims import (CONTRADICTED, PAIRED, REPRODUCED, Claim, Verdict,
-                                         headline, value_decimals)
+                                         familywise, headline, value_decimals)
 from fusionbench.analysis.files import atomic_write_text
 from fusionbench.analysis.paper import load_paper_table, paper_contrast, spec_paper_value
 from fusionbench.analysis.stats import ci_names, paired_sd, seeds_needed
@@ -80,6 +80,8 @@ def render_report(protocol: str, reports_dir: str | Path, tables: Iterable[Repor
     if synthetic:
         lines += [SYNTHETIC_WARNING, '']
     lines += ['## Claims', '', *(claim_lines or ['No claims declared for these tables.']), '']
+    lines += _familywise_section([(table.spec.name, table.verdicts) for table in tables],
+                                 1 - confidence)
     lines += _seed_section([(c, v) for table in tables for c, v in table.verdicts])
     lines += _caveats_section(list(records), extra_caveats)
     for section in sections:
@@ -134,6 +136,42 @@ def _claim_line(claim: Claim, verdict: Verdict, spec: Any) -> str:
     paper_text = f'; paper: {paper}' if paper else ''
     return (f'- {SYMBOLS[verdict.status]} **{verdict.status}** — {claim.text} '
             f'(`{claim.id}`): {verdict.detail}{paper_text}')
+
+
+def _familywise_section(families: Sequence[tuple[str, Sequence[tuple[Claim, Verdict]]]],
+                        alpha: float = 0.05) -> list[str]:
+    """Which decided verdicts stand when each table's claims are held together at ``alpha``
+    (Holm; :func:`~fusionbench.analysis.claims.familywise`), for tables with ≥ 2 tested
+    claims. [] when there is none."""
+    lines = []
+    for table, verdicts in families:
+        family = [f for f in familywise(verdicts, alpha) if f.p == f.p]
+        decided = [f for f in family if f.verdict.status in (REPRODUCED, CONTRADICTED)]
+        if len(family) < 2 or not decided:
+            continue
+        stand = [f for f in decided if f.stands]
+        fall = [f for f in decided if not f.stands]
+        text = (f'- `{table}` ({len(family)} claims): {len(stand)} of {len(decided)} decided '
+                f'verdicts stand')
+        if stand:
+            text += ': ' + ', '.join(f'`{f.claim.id}` {SYMBOLS[f.verdict.status]} (p_Holm '
+                                     f'{_p_holm(f.p_holm)})' for f in stand)
+        if fall:
+            text += ('; undecided at this level: ' + ', '.join(
+                f'`{f.claim.id}` {SYMBOLS[f.verdict.status]} (p {_p_holm(f.p)} → p_Holm '
+                f'{_p_holm(f.p_holm)})' for f in fall))
+        lines.append(text)
+    if not lines:
+        return []
+    return ['### Held together per table', '',
+            f"Each verdict above is decided at its own {1 - alpha:.0%} level. Holding each "
+            f"table's claims together (Holm's correction, family-wise α = {alpha:g}; a claim's "
+            'p: the largest over its tests, or the smallest contradicting one times the number '
+            'of tests):', '', *lines, '']
+
+
+def _p_holm(p: float) -> str:
+    return '< 0.001' if p < 1e-3 else f'{p:.3g}' if p < 0.1 else f'{p:.2g}'
 
 
 def _paper_margin(claim: Claim, verdict: Verdict, spec: Any) -> str:

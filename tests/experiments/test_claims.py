@@ -259,3 +259,40 @@ def test_p_values_near_the_level_keep_three_digits():
     from fusionbench.analysis.claims import _p_text
     assert [_p_text(p) for p in (0.0496808, 0.027, 0.19, 0.0004, float('nan'))] == [
         '= 0.0497', '= 0.027', '= 0.19', '< 0.001', '= n/a']
+
+
+def _verdict(status, *tests):
+    """A verdict with comparisons of the given ``(status, p)``."""
+    from fusionbench.analysis.claims import Comparison, Verdict
+    return Verdict(status, 'd', tuple(Comparison('a', 'b', 1.0, 0.5, 1.5, 3, 3, s, p_value=p)
+                                      for s, p in tests))
+
+
+def test_claim_p_follows_how_the_verdict_is_decided():
+    from fusionbench.analysis.claims import CONTRADICTED, REPRODUCED, UNDECIDED, Verdict, claim_p
+    # reproduced needs every test: the largest p
+    assert claim_p(_verdict(REPRODUCED, (REPRODUCED, 0.01), (REPRODUCED, 0.03))) == 0.03
+    # contradicted by one test at the Bonferroni level: smallest contradicting p x 2 tests
+    assert claim_p(_verdict(CONTRADICTED, (REPRODUCED, 0.001),
+                            (CONTRADICTED, 0.02))) == pytest.approx(0.04)
+    assert claim_p(_verdict(CONTRADICTED, (CONTRADICTED, 0.6), (CONTRADICTED, 0.7))) == 1.0
+    assert claim_p(_verdict(UNDECIDED, (UNDECIDED, 0.2))) == 0.2
+    assert math.isnan(claim_p(Verdict(UNDECIDED, 'row missing')))
+
+
+def test_familywise_holm_over_a_tables_claims_by_hand():
+    from fusionbench.analysis.claims import (CONTRADICTED, REPRODUCED, UNDECIDED, Claim,
+                                             Verdict, familywise)
+    claim = Claim('t.x', 't', 'x', 'greater', 'ensemble_miou', ('a', 'b'))
+    verdicts = [(claim, _verdict(REPRODUCED, (REPRODUCED, 0.01))),
+                (claim, _verdict(CONTRADICTED, (CONTRADICTED, 0.04))),
+                (claim, _verdict(UNDECIDED, (UNDECIDED, 0.03))),
+                (claim, Verdict(UNDECIDED, 'row missing'))]
+    out = familywise(verdicts)
+    # three tested claims: p 0.01, 0.04, 0.03 -> Holm 0.03, 0.06, 0.06; the untested one is
+    # left out of the family (NaN) and never stands
+    assert [f.p_holm for f in out[:3]] == pytest.approx([0.03, 0.06, 0.06])
+    assert [f.stands for f in out] == [True, False, False, False]
+    assert math.isnan(out[3].p_holm)
+    with pytest.raises(ValueError, match='alpha'):
+        familywise(verdicts, alpha=1.5)

@@ -305,3 +305,15 @@ def test_the_seed_section_sizes_each_paired_claim():
     assert '| `t.c` | a − b | 3 | 1.00 | 5 |' in text and 'a − c' not in text
     assert 'The largest need is 5 seeds.' in text
     assert _seed_section([(claim, Verdict('undecided', '', (welch,)))]) == []
+
+
+def test_the_report_holds_each_tables_claims_together(layout):
+    # Table 1's three claims: exchange helps (+3.0, sd 0.1) and its inverse (contradicted) are
+    # decided with p << 0.01 and stand under Holm; half-vs-all is undecided. Table 5 has one
+    # claim: no family.
+    text = render(layout).read_text(encoding='utf-8')
+    section = text.split('### Held together per table', 1)[1].split('\n## ', 1)[0]
+    assert "Holm's correction, family-wise α = 0.05" in section
+    assert '- `table1` (3 claims): 2 of 2 decided verdicts stand' in section
+    assert '`table1.exchange_helps` ✅' in section and '`table1.contradicted` ❌' in section
+    assert '`table5`' not in section
