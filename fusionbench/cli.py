@@ -1,5 +1,5 @@
-"""``python -m fusionbench run | bench | report | params | list | train | preflight | figure3 |
-qualitative | data``."""
+"""``python -m fusionbench run | bench | report | compare | params | list | train | preflight |
+pretrain | figure3 | qualitative | data``."""
 from __future__ import annotations
 
 import argparse
@@ -152,8 +152,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for name, root in (('yours', yours), ('reference', reference)):
         runs = root / protocol / 'runs'
         if not runs.is_dir():
-            raise FusionbenchError(f'{name}: no run records under {runs} (run a table with '
-                                   f'--protocol {protocol} there first)')
+            raise FusionbenchError(_no_runs_line(name, root, protocol))
         loaded[name] = load_records(runs)
     tables = args.tables or sorted({r.get('table') for r in loaded['yours']}
                                    & {r.get('table') for r in loaded['reference']})
@@ -170,6 +169,31 @@ def cmd_compare(args: argparse.Namespace) -> int:
         atomic_write_text(args.out, '\n'.join(lines) + '\n')
     testable = [c for c in comparisons if c.equivalent is not None]
     return 0 if testable and all(c.equivalent for c in testable) else 1
+
+
+def _no_runs_line(name: str, root, protocol: str) -> str:
+    """``compare``'s one line when ``root`` (``name``: yours or the reference) has no
+    ``<protocol>/runs/``: the protocols it does have runs of, and which option to change.
+    Never "run a table there" for the reference: ``run`` refuses the committed one."""
+    from pathlib import Path
+
+    from fusionbench.paths import RESULTS_ENV
+
+    root = Path(root)
+    others = sorted(p.name for p in root.iterdir() if (p / 'runs').is_dir()) \
+        if root.is_dir() else []
+    runs = root / protocol / 'runs'
+    if others:
+        has = ', '.join(others)
+        fix = (f'it has runs of {has}: pass --protocol {others[0]}' if name == 'yours' else
+               f'it has runs of {has} only: pass --protocol {others[0]}, or --reference a '
+               f'results root with {protocol} runs')
+    elif name == 'yours':
+        fix = (f'run a table with --protocol {protocol} there first, or point ${RESULTS_ENV} '
+               'at the results root of your run')
+    else:
+        fix = f'pass --reference a results root holding {protocol}/runs/'
+    return f'{name}: no run records under {runs}; {fix}'
 
 
 def cmd_params(args: argparse.Namespace) -> int:
@@ -455,6 +479,36 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trained_cell(table: str, row: str, seed: int, protocol: str, cell: str = 'main'):
+    """:func:`~fusionbench.experiments.checkpoints.load_trained` for the commands that draw
+    from trained cells (``figure3``, ``qualitative``). In the committed reference (the results
+    root is :data:`~fusionbench.paths.REFERENCE_DIR` or inside it) they may read checkpoints
+    already there but never train a missing cell into it, as ``run`` never does: one line
+    naming the cell and the variable to change instead."""
+    from fusionbench.errors import ConfigError
+    from fusionbench.experiments.checkpoints import load_trained
+    from fusionbench.paths import RESULTS_ENV, check_not_reference, results_root
+
+    try:
+        check_not_reference(results_root())
+    except ValueError:
+        try:
+            return load_trained(table, row, seed, protocol=protocol, cell=cell,
+                                train_missing=False)
+        except ConfigError:
+            where = f'{table}/{row}' + ('' if cell == 'main' else f'/{cell}')
+            raise ConfigError(
+                f'no checkpoint for {where} seed {seed} ({protocol}) in the results root '
+                f'{results_root()}, the committed reference, and nothing is trained there: '
+                f'point ${RESULTS_ENV} at your own results root') from None
+    return load_trained(table, row, seed, protocol=protocol, cell=cell)
+
+
+#: ``figure3 --scenes`` default (64 of mini's 160 test scenes); a protocol with a smaller
+#: test split (smoke: 16) uses all of it instead of failing on the default.
+FIGURE3_SCENES = 64
+
+
 def cmd_figure3(args: argparse.Namespace) -> int:
     """The paper's Figure 3 for a trained CEN cell, with its edge correlations
     (:mod:`fusionbench.analysis.figure3`); trains the cell first when it has no checkpoint."""
@@ -462,7 +516,6 @@ def cmd_figure3(args: argparse.Namespace) -> int:
 
     from fusionbench.analysis import figure3
     from fusionbench.errors import ConfigError
-    from fusionbench.experiments.checkpoints import load_trained
     from fusionbench.experiments.protocols import get_protocol
     from fusionbench.paths import results_root
     from fusionbench.report.figure3 import write_figure3
@@ -472,10 +525,12 @@ def cmd_figure3(args: argparse.Namespace) -> int:
         raise ConfigError(f"figure3 needs the procedural scenes' ground truth (depth, normals, "
                           f'albedo); protocol {protocol.name} uses real data: use mini or smoke')
     split = protocol.data.split('test' if protocol.data.test_scenes else 'val')[0]
+    if args.scenes is None:  # 64, or the whole test split of a smaller protocol (smoke: 16)
+        args.scenes = min(FIGURE3_SCENES, split)
     if args.scenes > split:
         raise ConfigError(f'figure3 --scenes {args.scenes}: the {protocol.name} protocol\'s test '
                           f'split has {split} scenes; use --scenes {split} or fewer')
-    cell = load_trained('table1', args.row, args.seed, protocol=protocol.name)
+    cell = _trained_cell('table1', args.row, args.seed, protocol.name)
     try:
         dataset = figure3.test_dataset(cell.cfg)
         reference = figure3.initial_model(cell.cfg)  # the control: same groups, no training
@@ -512,7 +567,6 @@ def cmd_qualitative(args: argparse.Namespace) -> int:
 
     from fusionbench.analysis import qualitative
     from fusionbench.errors import ConfigError
-    from fusionbench.experiments.checkpoints import load_trained
     from fusionbench.experiments.outputs import _atomic_plot
     from fusionbench.experiments.protocols import get_protocol
     from fusionbench.experiments.tables import get_table
@@ -536,8 +590,7 @@ def cmd_qualitative(args: argparse.Namespace) -> int:
             qualitative.scene_indices(split, args.scenes)
         except ValueError as err:
             raise ConfigError(f'qualitative {spec.name} [{protocol.name}]: {err}') from err
-    cells = [(r.id, load_trained(spec.name, r.id, args.seed, protocol=protocol.name, cell=cell))
-             for r in rows]
+    cells = [(r.id, _trained_cell(spec.name, r.id, args.seed, protocol.name, cell)) for r in rows]
     try:
         grid = qualitative.collect(cells, args.scenes, all_heads=args.all_heads or None)
     except ValueError as err:
@@ -685,8 +738,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='a synthetic protocol (default: mini, the embedded default)')
     p.add_argument('--seed', type=int, default=0, help='the cell\'s seed (default: 0)')
     p.add_argument('--row', default='cen', help='the Table 1 CEN row (default: cen)')
-    p.add_argument('--scenes', type=_positive_int('--scenes'), default=64,
-                   help='test scenes measured (default: 64)')
+    p.add_argument('--scenes', type=_positive_int('--scenes'), default=None,
+                   help=f'test scenes measured (default: {FIGURE3_SCENES}, or the whole test '
+                        'split when it is smaller)')
     p.add_argument('--show', type=_positive_int('--show'), default=4,
                    help='scenes drawn in the figure (default: 4)')
     where = p.add_mutually_exclusive_group()

@@ -46,6 +46,7 @@ from fusionbench.report.effects import effects, plot_effects
 from fusionbench.report.figure3 import figure3_section
 from fusionbench.report.markdown import ReportTable, render_index, render_report
 from fusionbench.report.per_class import per_class_section
+from fusionbench.report.qualitative import qualitative_section
 from fusionbench.report.plots import plot_heads, plot_metric_vs_params
 from fusionbench.report.robustness import robustness_section
 
@@ -214,22 +215,56 @@ def reference_records(protocol: str, root: str | Path,
         return load_records(runs)
 
 
+def reference_gap(protocol: str, root: str | Path, specs: Sequence[Any],
+                  theirs: Sequence[dict], reference: str | Path | None = None) -> str:
+    """One sentence naming the tables of ``specs`` the reference (``reference``, default
+    :data:`~fusionbench.paths.REFERENCE_DIR`) has no ``protocol`` runs of, so that a report
+    without reference columns says why instead of dropping them silently; '' when every table
+    has reference runs (``theirs``: :func:`reference_records`, filtered to ``specs``) or when
+    ``root`` is the reference itself.
+
+    The reference is compared only with runs of its own protocol: a ``smoke`` run set beside
+    the ``mini`` reference would compare different data, models and budgets.
+    """
+    from fusionbench.paths import REFERENCE_DIR
+
+    reference = Path(reference or REFERENCE_DIR)
+    if reference.resolve() == Path(root).resolve():
+        return ''
+    have = {r.get('table') for r in theirs}
+    lacking = [spec.name for spec in specs if spec.name not in have]
+    if not lacking:
+        return ''
+    protocols = sorted(p.name for p in reference.iterdir() if (p / 'runs').is_dir()) \
+        if reference.is_dir() else []
+    if protocol not in protocols:
+        has = f" (it has {', '.join(f'`{p}`' for p in protocols)})" if protocols else ''
+        return (f"The project's reference has no `{protocol}` runs{has}: no reference column "
+                'and nothing compared; the reference is compared only with runs of its own '
+                'protocol (`python -m fusionbench run <table>` with that protocol).')
+    return (f"The project's reference has no `{protocol}` runs of {', '.join(lacking)}: no "
+            'reference column there and nothing compared.')
+
+
 def reference_section(specs: Sequence[Any], records: Sequence[dict],
-                      theirs: Sequence[dict]) -> list[str]:
+                      theirs: Sequence[dict], gap: str = '') -> list[str]:
     """"Against the reference": these records against the reference's (``theirs``, from
     :func:`reference_records`), cell by cell (:func:`~fusionbench.experiments.equivalence.
-    compare_tables`, default margin and level); [] without reference records."""
+    compare_tables`, default margin and level), then ``gap`` (:func:`reference_gap`: the
+    tables the reference lacks); [] without reference records and without a gap."""
     from fusionbench.experiments.equivalence import (DEFAULT_ALPHA, DEFAULT_MARGIN,
                                                      compare_tables, markdown_lines)
 
     if not theirs:
-        return []
+        return ['## Against the reference', '', gap, ''] if gap else []
     comparisons = compare_tables(records, theirs, specs, DEFAULT_MARGIN, DEFAULT_ALPHA)
     lines = ['## Against the reference', '',
              "These runs against the project's reference runs of the same cells and seeds: per "
              '(row, cell, column) a paired TOST (two one-sided t-tests of the per-seed '
              f'difference against ±{DEFAULT_MARGIN:g}) with Holm\'s correction over all cells '
              '(`python -m fusionbench compare` for another margin).', '']
+    if gap:
+        lines += [gap, '']
     if not comparisons:
         return lines + ['No cell and seed is in both.', '']
     return lines + markdown_lines(comparisons, DEFAULT_MARGIN, DEFAULT_ALPHA) + ['']
@@ -267,12 +302,17 @@ def render_reports(protocol: str | None = None, root: str | None = None,
             say(f'{name}: no run records under {runs}; nothing to report '
                 f'(python -m fusionbench run <table> --protocol {name})')
             continue
+        gap = reference_gap(name, root, specs, theirs)
+        if gap:  # on the terminal too: the report has no reference column for these tables
+            say(f'{name}: {gap}')
         tables = []
         for spec in specs:
             with _locked(Path(root) / name / 'work' / f'{spec.name}.lock'):
                 tables.append(table_outputs(
                     [r for r in records if r['table'] == spec.name], spec, Path(root) / name))
-            paths += [Path(root) / name / f'{spec.name}.csv', *tables[-1].plots,
+            per_class = class_csv_path(Path(root) / name, spec.name)  # written, or removed
+            paths += [Path(root) / name / f'{spec.name}.csv',
+                      *([per_class] if per_class.is_file() else []), *tables[-1].plots,
                       *tables[-1].figures.values()]
             mine = [r for r in theirs if r['table'] == spec.name]
             if mine:  # paper | reference | yours per cell
@@ -289,8 +329,10 @@ def render_reports(protocol: str | None = None, root: str | None = None,
             extra_sections=[dynamics_section(records, figures, reports_dir),
                             figure3_section(Path(root) / name, reports_dir),
                             robustness_section(Path(root) / name, reports_dir),
+                            qualitative_section(Path(root) / name, reports_dir,
+                                                [spec.name for spec in specs]),
                             per_class_section(specs, records),
-                            reference_section(specs, records, theirs)],
+                            reference_section(specs, records, theirs, gap)],
             extra_caveats=saturation_caveats(records) + no_exchange_caveats(records)))
     if paths:
         paths.append(render_index(reports_dir))

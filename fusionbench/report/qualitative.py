@@ -10,6 +10,8 @@ table row's ensemble, or each head of one row). Class maps use the split's fixed
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -109,5 +111,27 @@ def plot_qualitative(grid: QualitativeGrid, path: str | Path, title: str = '') -
     return save_figure(fig, path)
 
 
+def qualitative_section(out_dir: str | Path, reports_dir: str | Path,
+                        tables: Iterable[str]) -> list[str]:
+    """The report's section linking each of ``tables``' qualitative figures that the
+    ``qualitative`` command left in ``out_dir`` (:func:`plot_path`); [] when there is none.
+    Links are relative to ``reports_dir``. The figure is not redrawn here (it needs the trained
+    weights): its title names the seed, and it shows the cells as they were when it was drawn.
+    """
+    found = [(table, plot_path(out_dir, table)) for table in tables]
+    found = [(table, path) for table, path in found if path.is_file()]
+    if not found:
+        return []
+    lines = ['## Predictions on fixed test scenes', '',
+             'Inputs, ground truth and each row\'s prediction (pixel accuracy per panel) on test '
+             'scenes at fixed positions of the split, drawn by `python -m fusionbench qualitative '
+             '<table>` from the trained cells (the title names the protocol and seed; run it '
+             'again after retraining).', '']
+    for table, path in found:
+        link = Path(os.path.relpath(path, reports_dir)).as_posix()
+        lines += [f'![{path.stem}]({link})', '']
+    return lines
+
+
 __all__ = ['PANEL_IN', 'input_tile', 'pixel_accuracy', 'plot_path', 'plot_qualitative',
-           'wrap_id']
+           'qualitative_section', 'wrap_id']

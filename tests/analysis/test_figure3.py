@@ -283,6 +283,10 @@ def test_figure3_command_end_to_end(injected_cell, tmp_path, monkeypatch, capsys
     assert report.index('## Figure 3: what the kept and the exchanged channels respond to') \
         < report.index('## Provenance')
     assert '![Figure 3](../results/smoke/plots/figure3.png)' in report
+    # without --scenes on a protocol whose test split is under the default 64: all of it
+    assert main(['figure3', '--protocol', 'smoke', '--show', '1']) == 0
+    assert '; 16 scenes' in capsys.readouterr().out
+    assert json.loads(where['meta'].read_text())['scenes'] == 16
 
 
 def run_record() -> dict:

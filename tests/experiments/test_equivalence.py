@@ -107,3 +107,53 @@ def test_the_report_compares_with_the_reference(tmp_path):
     assert reference_records('mini', tmp_path / 'ref', reference=tmp_path / 'ref') == []
     assert reference_records('smoke', tmp_path / 'mine', reference=tmp_path / 'ref') == []
     assert reference_section([get_table('table1')], mine, []) == []
+
+
+def test_compare_names_the_protocols_a_root_has(tmp_path, capsys, monkeypatch):
+    """A results root without the compared protocol: one line naming the protocols it has and
+    the option to change; never "run a table there" for the reference (`run` refuses it)."""
+    write_runs(tmp_path / 'ref', [rec('cen', s, 40.0 + s) for s in range(2)])  # mini only
+    smoke = tmp_path / 'mine' / 'smoke' / 'runs' / 'table1'
+    smoke.mkdir(parents=True)
+    monkeypatch.setenv('FUSIONBENCH_RESULTS', str(tmp_path / 'mine'))
+    assert main(['compare', '--reference', str(tmp_path / 'ref')]) == 2  # yours: smoke only
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f'fusionbench: yours: no run records under {tmp_path / "mine" / "mini" / "runs"}'
+                   '; it has runs of smoke: pass --protocol smoke']
+    assert main(['compare', '--protocol', 'smoke', '--reference', str(tmp_path / 'ref')]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f'fusionbench: reference: no run records under '
+                   f'{tmp_path / "ref" / "smoke" / "runs"}; it has runs of mini only: pass '
+                   '--protocol mini, or --reference a results root with smoke runs']
+    monkeypatch.setenv('FUSIONBENCH_RESULTS', str(tmp_path / 'nothing'))
+    assert main(['compare', '--reference', str(tmp_path / 'ref')]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith(
+        'run a table with --protocol mini there first, or point $FUSIONBENCH_RESULTS at the '
+        'results root of your run'), err
+
+
+def test_the_report_says_why_it_has_no_reference_column(tmp_path):
+    """Yours on another protocol than the reference's (smoke against mini), or a table the
+    reference never ran: one sentence in "Against the reference", no cross-protocol columns."""
+    from fusionbench.experiments.outputs import reference_gap, reference_section
+    write_runs(tmp_path / 'ref', [rec('cen', s, 40.0 + s) for s in range(2)])
+    table1, table2 = get_table('table1'), get_table('table2')
+    mine = [rec('cen', s, 40.0) for s in range(2)]
+    gap = reference_gap('smoke', tmp_path / 'mine', [table1], [], reference=tmp_path / 'ref')
+    assert gap == ("The project's reference has no `smoke` runs (it has `mini`): no reference "
+                   'column and nothing compared; the reference is compared only with runs of '
+                   'its own protocol (`python -m fusionbench run <table>` with that protocol).')
+    assert reference_section([table1], mine, [], gap) == ['## Against the reference', '', gap, '']
+    theirs = [dict(r, protocol='mini') for r in mine]
+    gap = reference_gap('mini', tmp_path / 'mine', [table1, table2], theirs,
+                        reference=tmp_path / 'ref')
+    assert gap == ("The project's reference has no `mini` runs of table2: no reference column "
+                   'there and nothing compared.')
+    assert gap in reference_section([table1, table2], mine, theirs, gap)
+    # every table has reference runs, or the root is the reference itself: nothing to say
+    assert reference_gap('mini', tmp_path / 'mine', [table1], theirs,
+                         reference=tmp_path / 'ref') == ''
+    assert reference_gap('smoke', tmp_path / 'ref', [table1], [],
+                         reference=tmp_path / 'ref') == ''
+    assert reference_section([table1], mine, []) == []

@@ -112,6 +112,21 @@ def test_pixel_accuracy_counts_labelled_pixels_only():
     assert np.isnan(pixel_accuracy(np.full((2, 2), 255), np.zeros((2, 2)), 255))
 
 
+def test_the_report_links_the_qualitative_figures_it_finds(tmp_path):
+    """`report` links the figure `qualitative <table>` left (relative to the reports folder);
+    a table without one, or no figure at all: nothing."""
+    from fusionbench.report.qualitative import plot_path, qualitative_section
+    out, reports = tmp_path / 'results' / 'mini', tmp_path / 'reports'
+    assert qualitative_section(out, reports, ['table1', 'table2']) == []
+    path = plot_path(out, 'table1')
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b'png')
+    lines = qualitative_section(out, reports, ['table1', 'table2'])
+    assert lines[0] == '## Predictions on fixed test scenes'
+    assert [line for line in lines if line.startswith('![')] == [
+        '![table1_qualitative](../results/mini/plots/table1_qualitative.png)']
+
+
 @pytest.fixture
 def untrained_cells(monkeypatch):
     """``load_trained`` answering with the untrained smoke model of the asked cell (its
@@ -190,3 +205,25 @@ def test_qualitative_command_bad_input(untrained_cells, tmp_path, monkeypatch, c
     assert 'translation table' in capsys.readouterr().err
     assert untrained_cells == []                       # nothing trained for bad input
     assert not (tmp_path / 'results' / 'smoke' / 'plots').exists()
+
+
+@pytest.mark.parametrize('argv', [['qualitative', 'table1', '--rows', 'cen'], ['figure3']])
+def test_drawing_commands_never_train_into_the_reference(argv, tmp_path, monkeypatch, capsys):
+    """`qualitative` / `figure3` with the results root in the committed reference and a cell
+    without a checkpoint there: one line naming the cell and the variable, exit 2, nothing
+    trained or written (as `run`, which refuses such a root)."""
+    from fusionbench import paths
+    from fusionbench.cli import main
+    from fusionbench.experiments import grid
+
+    reference = tmp_path / 'reference'
+    (reference / 'mini').mkdir(parents=True)
+    monkeypatch.setattr(paths, 'REFERENCE_DIR', reference)
+    monkeypatch.setattr(grid, 'execute', lambda *a, **k: pytest.fail('trained into reference'))
+    monkeypatch.setenv('FUSIONBENCH_RESULTS', str(reference))
+    assert main([*argv, '--protocol', 'smoke']) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f'fusionbench: no checkpoint for table1/cen seed 0 (smoke) in the results root '
+                   f'{reference}, the committed reference, and nothing is trained there: point '
+                   '$FUSIONBENCH_RESULTS at your own results root'], err
+    assert [p.relative_to(reference).as_posix() for p in reference.rglob('*')] == ['mini']

@@ -168,6 +168,39 @@ def test_the_report_shows_paper_reference_and_yours(tmp_path, monkeypatch):
     assert 'reference seeds' not in own and '## Against the reference' not in own
 
 
+def test_a_smoke_report_says_the_reference_is_another_protocol(tmp_path, monkeypatch):
+    """Yours on smoke, the reference on mini only: no reference column (nothing set beside a
+    different protocol), one sentence saying why in the report and on the terminal; the
+    written paths include the per-class CSV the report's table pass wrote."""
+    from fusionbench import paths
+    from fusionbench.experiments.outputs import render_reports
+
+    def write(root, protocol):
+        runs = root / protocol / 'runs' / 'table1'
+        runs.mkdir(parents=True)
+        for seed in range(2):
+            heads = {h: {'mIoU': 30.0 + seed, 'IoU.wall': 50.0} for h in
+                     ('rgb', 'depth', 'ensemble')}
+            r = {**record('table1', 'cen', seed, heads), 'cell': 'main', 'protocol': protocol}
+            (runs / f'{r["run_id"]}.json').write_text(json.dumps(r))
+
+    write(tmp_path / 'reference', 'mini')
+    write(tmp_path / 'results', 'smoke')
+    monkeypatch.setattr(paths, 'REFERENCE_DIR', tmp_path / 'reference')
+    said = []
+    written = render_reports('smoke', root=str(tmp_path / 'results'),
+                             reports_dir=str(tmp_path / 'reports'), say=said.append)
+    gap = ("The project's reference has no `smoke` runs (it has `mini`): no reference column "
+           'and nothing compared; the reference is compared only with runs of its own protocol '
+           '(`python -m fusionbench run <table>` with that protocol).')
+    assert said == [f'smoke: {gap}']
+    lines = (tmp_path / 'reports' / 'smoke.md').read_text(encoding='utf-8').splitlines()
+    assert not any('reference seeds' in line or ' reference |' in line for line in lines)
+    at = lines.index('## Against the reference')
+    assert lines[at + 2] == gap and lines.index('## Provenance') > at
+    assert tmp_path / 'results' / 'smoke' / 'table1_per_class.csv' in written
+
+
 def test_plots_are_linked_relatively(layout):
     text = render(layout).read_text(encoding='utf-8')
     link = '](../results/mini/plots/table1.png)'
