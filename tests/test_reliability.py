@@ -238,7 +238,8 @@ def test_report_names_invalid_records_and_does_not_crash(tmp_path, capsys, monke
     path.write_text(json.dumps({k: v for k, v in good_record(job).items() if k != 'params'}))
     assert main(['report', '--protocol', 'smoke']) == 2  # its only record was invalid
     err = capsys.readouterr().err
-    assert f"fusionbench: warning: skipping invalid run record {path}: missing key 'params'" in err
+    assert (f"fusionbench: warning: skipping invalid run record {path}: missing key 'params' "
+            "(fix: `run` on its table reruns that cell)") in err
     assert 'fusionbench: smoke: no run records under' in err
     # beside a valid record, the report renders and names the skipped file (no machine path)
     good = plan(get_table('table1'), get_protocol('smoke'), 1, rows=['cen'])[0]

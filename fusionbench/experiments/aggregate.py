@@ -69,7 +69,7 @@ def _read_record(path: Path) -> dict | None:
     try:
         return read_record(path)
     except RecordError as err:
-        warnings.warn(f'skipping {err}', stacklevel=3)
+        warnings.warn(f'skipping {err} (fix: `run` on its table reruns that cell)', stacklevel=3)
         return None
 
 
