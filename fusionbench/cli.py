@@ -196,6 +196,19 @@ def _no_runs_line(name: str, root, protocol: str) -> str:
     return f'{name}: no run records under {runs}; {fix}'
 
 
+@contextlib.contextmanager
+def _or_a_table(target: str):
+    """A target that is neither a config file nor a table: one line naming both kinds."""
+    try:
+        yield
+    except FileNotFoundError as error:
+        if os.path.isfile(target) or target.endswith('.py'):
+            raise
+        from fusionbench.errors import FusionbenchError
+        raise FusionbenchError(f'{error}; or name a table: '
+                               f'{", ".join(registry.list_names(registry.TABLES))}') from None
+
+
 def cmd_params(args: argparse.Namespace) -> int:
     from fusionbench.evaluation.params import parameter_counts
     from fusionbench.experiments.protocols import get_protocol
@@ -204,7 +217,8 @@ def cmd_params(args: argparse.Namespace) -> int:
     if args.target in registry.list_names(registry.TABLES):
         from fusionbench.experiments.param_table import print_param_table
         return print_param_table(args.target, get_protocol(args.protocol))
-    cfg = resolve_config(args.target, get_protocol(args.protocol), seed=0)
+    with _or_a_table(args.target):
+        cfg = resolve_config(args.target, get_protocol(args.protocol), seed=0)
     counts = parameter_counts(build_model(cfg))
     print(f'{args.target} ({args.protocol} protocol)')
     for key, value in counts.items():
@@ -452,7 +466,8 @@ def default_work_dir(source: str, cfg, protocol: str, seed: int) -> str:
 def cmd_preflight(args: argparse.Namespace) -> int:
     from fusionbench.experiments.preflight import check_target, roots_line
 
-    count, missing = check_target(args.target, args.protocol)
+    with _or_a_table(args.target):
+        count, missing = check_target(args.target, args.protocol)
     print(f'preflight {args.target} [{args.protocol}]: {count} config(s); {roots_line()}')
     for item in missing:
         print(item)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fusionbench import compat
+from fusionbench import compat, registry
 from fusionbench.cli import main
 from fusionbench.data.errors import DataError
 from fusionbench.errors import RecordError, WriteError, one_line
@@ -492,3 +492,15 @@ def test_list_says_what_run_would_do_with_each_cell(tmp_path, capsys, monkeypatc
     assert main(['run', 'table1', '--protocol', 'smoke', '--seeds', '1', '--list',
                  '--force']) == 0
     assert capsys.readouterr().err.strip() == 'table1 [smoke]: 7 cell(s): 7 rerun'
+
+
+@pytest.mark.parametrize('command', ['params', 'preflight'])
+def test_an_unknown_target_names_the_tables(command, capsys):
+    assert main([command, 'table9']) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('fusionbench: config not found: table9')
+    assert err[0].endswith('or name a table: ' + ', '.join(
+        registry.list_names(registry.TABLES)))
+    # a config path stays a config path: no table list
+    assert main([command, 'nope/x.py']) == 2
+    assert 'name a table' not in capsys.readouterr().err
