@@ -177,11 +177,11 @@ def _no_runs_line(name: str, root, protocol: str) -> str:
     Never "run a table there" for the reference: ``run`` refuses the committed one."""
     from pathlib import Path
 
+    from fusionbench.experiments.outputs import protocols_with_runs
     from fusionbench.paths import RESULTS_ENV
 
     root = Path(root)
-    others = sorted(p.name for p in root.iterdir() if (p / 'runs').is_dir()) \
-        if root.is_dir() else []
+    others = protocols_with_runs(root)
     runs = root / protocol / 'runs'
     if others:
         has = ', '.join(others)

@@ -215,6 +215,14 @@ def reference_records(protocol: str, root: str | Path,
         return load_records(runs)
 
 
+def protocols_with_runs(root: str | Path) -> list[str]:
+    """The protocols ``root`` (a results root) has a ``<protocol>/runs/`` folder of, sorted;
+    [] when ``root`` is not a folder."""
+    root = Path(root)
+    return sorted(p.name for p in root.iterdir() if (p / 'runs').is_dir()) \
+        if root.is_dir() else []
+
+
 def reference_gap(protocol: str, root: str | Path, specs: Sequence[Any],
                   theirs: Sequence[dict], reference: str | Path | None = None) -> str:
     """One sentence naming the tables of ``specs`` the reference (``reference``, default
@@ -235,8 +243,7 @@ def reference_gap(protocol: str, root: str | Path, specs: Sequence[Any],
     lacking = [spec.name for spec in specs if spec.name not in have]
     if not lacking:
         return ''
-    protocols = sorted(p.name for p in reference.iterdir() if (p / 'runs').is_dir()) \
-        if reference.is_dir() else []
+    protocols = protocols_with_runs(reference)
     if protocol not in protocols:
         has = f" (it has {', '.join(f'`{p}`' for p in protocols)})" if protocols else ''
         return (f"The project's reference has no `{protocol}` runs{has}: no reference column "
