@@ -349,14 +349,19 @@ def describe(comparisons: tuple[Comparison, ...], column: str, confidence: float
 @dataclass(frozen=True)
 class FamilyVerdict:
     """A claim's verdict read family-wise: ``p``, the claim's own p-value (below), and
-    ``p_holm``, Holm's adjustment over the claims of its family (a table's claims);
-    ``stands``: the claim is decided (reproduced or contradicted) and ``p_holm`` < α."""
+    ``p_holm``, Holm's adjustment over the claims of its family (a table's claims) at level
+    ``alpha``; :attr:`stands`: the claim is decided (reproduced or contradicted) and
+    ``p_holm`` < ``alpha``."""
 
     claim: Claim
     verdict: Verdict
     p: float
     p_holm: float
-    stands: bool
+    alpha: float = 0.05
+
+    @property
+    def stands(self) -> bool:
+        return self.verdict.status in (REPRODUCED, CONTRADICTED) and self.p_holm < self.alpha
 
 
 def claim_p(verdict: Verdict) -> float:
@@ -397,18 +402,26 @@ def familywise(verdicts: Sequence[tuple[Claim, Verdict]], alpha: float = 0.05
     out = []
     for i, (claim, verdict) in enumerate(verdicts):
         p_holm = adjusted.get(i, math.nan)
-        out.append(FamilyVerdict(claim, verdict, ps[i], p_holm,
-                                 verdict.status in (REPRODUCED, CONTRADICTED)
-                                 and p_holm < alpha))
+        out.append(FamilyVerdict(claim, verdict, ps[i], p_holm, alpha))
     return out
 
 
-def _p_text(p: float) -> str:
-    # Three significant digits below 0.1 (our choice): with two, p = 0.0497 printed as
-    # "p = 0.05" beside a "reproduced" verdict, which reads as on the threshold.
+def p_value_text(p: float) -> str:
+    """A p-value as the report prints it: ``< 0.001``, three significant digits below 0.1,
+    two above, ``n/a`` for NaN.
+
+    Three digits below 0.1 (our choice): with two, p = 0.0497 printed as "p = 0.05" beside a
+    "reproduced" verdict, which reads as on the threshold.
+    """
     if math.isnan(p):
-        return '= n/a'
-    return '< 0.001' if p < 1e-3 else f'= {p:.3g}' if p < 0.1 else f'= {p:.2g}'
+        return 'n/a'
+    return '< 0.001' if p < 1e-3 else f'{p:.3g}' if p < 0.1 else f'{p:.2g}'
+
+
+def _p_text(p: float) -> str:
+    """``p_value_text`` after ``p``: ``= 0.0497``, ``< 0.001``."""
+    text = p_value_text(p)
+    return text if text.startswith('<') else f'= {text}'
 
 
 def headline(comparisons: tuple[Comparison, ...]) -> Comparison:

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from fusionbench.analysis.claims import (CONTRADICTED, PAIRED, REPRODUCED, Claim, Verdict,
-                                         familywise, headline, value_decimals)
+                                         familywise, headline, p_value_text, value_decimals)
 from fusionbench.analysis.files import atomic_write_text
 from fusionbench.analysis.paper import load_paper_table, paper_contrast, spec_paper_value
 from fusionbench.analysis.stats import ci_names, paired_sd, seeds_needed
@@ -155,11 +155,11 @@ def _familywise_section(families: Sequence[tuple[str, Sequence[tuple[Claim, Verd
                 f'verdicts stand')
         if stand:
             text += ': ' + ', '.join(f'`{f.claim.id}` {SYMBOLS[f.verdict.status]} (p_Holm '
-                                     f'{_p_holm(f.p_holm)})' for f in stand)
+                                     f'{p_value_text(f.p_holm)})' for f in stand)
         if fall:
             text += ('; undecided at this level: ' + ', '.join(
-                f'`{f.claim.id}` {SYMBOLS[f.verdict.status]} (p {_p_holm(f.p)} → p_Holm '
-                f'{_p_holm(f.p_holm)})' for f in fall))
+                f'`{f.claim.id}` {SYMBOLS[f.verdict.status]} (p {p_value_text(f.p)} → p_Holm '
+                f'{p_value_text(f.p_holm)})' for f in fall))
         lines.append(text)
     if not lines:
         return []
@@ -168,10 +168,6 @@ def _familywise_section(families: Sequence[tuple[str, Sequence[tuple[Claim, Verd
             f"table's claims together (Holm's correction, family-wise α = {alpha:g}; a claim's "
             'p: the largest over its tests, or the smallest contradicting one times the number '
             'of tests):', '', *lines, '']
-
-
-def _p_holm(p: float) -> str:
-    return '< 0.001' if p < 1e-3 else f'{p:.3g}' if p < 0.1 else f'{p:.2g}'
 
 
 def _paper_margin(claim: Claim, verdict: Verdict, spec: Any) -> str:

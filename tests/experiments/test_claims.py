@@ -259,6 +259,8 @@ def test_p_values_near_the_level_keep_three_digits():
     from fusionbench.analysis.claims import _p_text
     assert [_p_text(p) for p in (0.0496808, 0.027, 0.19, 0.0004, float('nan'))] == [
         '= 0.0497', '= 0.027', '= 0.19', '< 0.001', '= n/a']
+    from fusionbench.analysis.claims import p_value_text  # the report's Holm lines share it
+    assert [p_value_text(p) for p in (0.0496808, 0.19, 0.0004)] == ['0.0497', '0.19', '< 0.001']
 
 
 def _verdict(status, *tests):
@@ -294,5 +296,7 @@ def test_familywise_holm_over_a_tables_claims_by_hand():
     assert [f.p_holm for f in out[:3]] == pytest.approx([0.03, 0.06, 0.06])
     assert [f.stands for f in out] == [True, False, False, False]
     assert math.isnan(out[3].p_holm)
+    # at a looser family level the contradicted claim stands too (stands is derived)
+    assert [f.stands for f in familywise(verdicts, alpha=0.1)] == [True, True, False, False]
     with pytest.raises(ValueError, match='alpha'):
         familywise(verdicts, alpha=1.5)
