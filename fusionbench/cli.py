@@ -803,17 +803,34 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
 
 
 @contextlib.contextmanager
-def _terminate_cleanly():
+def _terminate_cleanly(grace_s: float = 15.0):
     """SIGTERM (``kill``, a scheduler's time limit) as ``SystemExit(143)``, so ``finally``
-    blocks run: temporary files are removed, claims released, pool workers stopped."""
+    blocks run: temporary files are removed, claims released, pool workers stopped.
+
+    If the process is still alive ``grace_s`` seconds after a SIGTERM it exits with status 143
+    at once (``os._exit``, from a timer thread). Why: an exception raised in a ``__del__`` is printed and dropped, and a
+    SIGTERM that lands while one runs (a data loader's worker shutdown, seen on CUDA with
+    persistent workers) was swallowed, the run went on and the process had to be killed.
+    """
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    owner = os.getpid()
+
+    def hard_stop(signum: int) -> None:
+        print(f'fusionbench: still running {grace_s:g} s after SIGTERM; exiting now',
+              file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(128 + signum)
 
     def terminate(signum, frame):
+        if os.getpid() == owner:  # not in a forked child that inherited the handler
+            timer = threading.Timer(grace_s, hard_stop, args=(signum,))
+            timer.daemon = True
+            timer.start()
         raise SystemExit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, terminate)

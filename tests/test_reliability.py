@@ -504,3 +504,35 @@ def test_an_unknown_target_names_the_tables(command, capsys):
     # a config path stays a config path: no table list
     assert main([command, 'nope/x.py']) == 2
     assert 'name a table' not in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------- SIGTERM handling
+_TERM_CHILD = '''
+import os, signal, sys, time
+from fusionbench.cli import _terminate_cleanly
+with _terminate_cleanly(grace_s={grace}):
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    except SystemExit as exc:
+        print('cleanup ran', exc.code, flush=True)
+        if {swallow}:  # as an exception raised inside a __del__ is printed and dropped
+            time.sleep(60)
+        raise
+'''
+
+
+@pytest.mark.parametrize('swallow', [False, True])
+def test_sigterm_exits_143_even_when_the_exit_is_swallowed(swallow):
+    """SIGTERM raises SystemExit(143) so finally blocks run; if that exception is swallowed
+    (it landed in a ``__del__``: seen with CUDA loader workers) the process still exits 143
+    after the grace period instead of running on."""
+    import subprocess
+    import sys
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, '-c', _TERM_CHILD.format(grace=1.0, swallow=swallow)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 143, done.stderr
+    assert 'cleanup ran 143' in done.stdout
+    assert time.monotonic() - start < 30
+    assert ('still running 1 s after SIGTERM' in done.stderr) == swallow
