@@ -117,8 +117,11 @@ def fmt(value: Any, decimals: int = 1, signed: bool = False) -> str:
 
 
 def _decimals(spec: Any, column: str) -> int:
-    """Decimals of ``column``: the spec's (its metrics' declared ones), else by the column's
-    name (:func:`~fusionbench.analysis.claims.value_decimals`)."""
+    """Decimals of ``column``: 0 for a count (``*_count``: exact, e.g. Table 2's fusion
+    parameters, averaged over seeds as floats), else the spec's (its metrics' declared ones),
+    else by the column's name (:func:`~fusionbench.analysis.claims.value_decimals`)."""
+    if column.endswith('_count'):
+        return 0
     decimals = getattr(spec, 'decimals', None)
     return decimals(column) if callable(decimals) else value_decimals(column)
 

@@ -350,3 +350,13 @@ def test_the_report_holds_each_tables_claims_together(layout):
     assert '- `table1` (3 claims): 2 of 2 decided verdicts stand' in section
     assert '`table1.exchange_helps` ✅' in section and '`table1.contradicted` ❌' in section
     assert '`table5`' not in section
+
+
+def test_count_columns_print_as_integers():
+    """Table 2's exact fusion-parameter count is averaged over seeds as a float; it prints
+    without decimals, while parameters in M keep the paper's 0.1 M."""
+    from fusionbench.experiments.tables import get_table
+    from fusionbench.report.markdown import _decimals, fmt
+    spec = get_table('table2')
+    assert fmt(10304.0, _decimals(spec, 'fusion_params_count')) == '10304'
+    assert _decimals(spec, 'fusion_params_m') == 1
