@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fusionbench.errors import positive_int
+from fusionbench.errors import ConfigError, positive_int
 from fusionbench.experiments.tables import T2_BASE, T2_SAME, T2_UNIMODAL
 
 CEN_CONFIG = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
@@ -558,8 +558,72 @@ def run_speed(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def _segmentation_step(model: nn.Module, cfg, batch: int, crop: int,
+                       args: argparse.Namespace) -> tuple[Callable[[], Tensor], int]:
+    """A segmentation cell's training step on a synthetic batch, and its images per sample."""
+    m = len(cfg.model.modalities)
+    inputs, samples = synthetic_batch(m, batch, crop, cfg.model.num_classes, args.device)
+    inputs = _layout(inputs, args.channels_last)
+    loss = torch.compile(model.loss) if args.compile else model.loss
+    return make_step(lambda: loss(inputs, samples), model.parameters(), args.amp,
+                     args.device), m
+
+
+def _translation_step(model: nn.Module, cfg, batch: int, crop: int,
+                      args: argparse.Namespace) -> tuple[Callable[[], Tensor], int]:
+    """A translation cell's whole pix2pix step (one discriminator and one generator update,
+    the model's ``train_step`` with the config's optimisers) on inputs and target uniform in
+    ``[-1, 1]``, and its input images per sample. Raises ``ConfigError`` for ``--compile``."""
+    from mmengine.model import BaseDataPreprocessor
+
+    from fusionbench.tasks.translation.model import PerNetworkOptimWrapperConstructor
+
+    if args.compile:
+        raise ConfigError('bench --compile: segmentation tables only (a translation step '
+                          'updates two networks through their optimiser wrappers); drop '
+                          '--compile')
+    m = model.num_modalities
+    gen = torch.Generator().manual_seed(0)
+    inputs = torch.rand(m * batch, model.generator.in_channels, crop, crop, generator=gen)
+    target = torch.rand(batch, 3, crop, crop, generator=gen)
+    data = {'inputs': _layout(inputs.mul(2).sub(1).to(args.device), args.channels_last),
+            'target': _layout(target.mul(2).sub(1).to(args.device), args.channels_last)}
+    # the batch is already the preprocessor's output: pass it through as is
+    model.data_preprocessor = BaseDataPreprocessor().to(args.device)
+    wrappers = PerNetworkOptimWrapperConstructor(cfg.optim_wrapper)(model)
+    autocast = (lambda: torch.autocast(device_type=args.device.split(':')[0],
+                                       dtype=torch.bfloat16)) if args.amp == 'bf16' \
+        else nullcontext
+
+    def step() -> Tensor:
+        with autocast():
+            return model.train_step(data, wrappers)['loss']
+    return step, m
+
+
+#: ``bench --table``: a cell's synthetic training step, by the table's task (data, not an if).
+TABLE_STEPS = {'segmentation': _segmentation_step, 'translation': _translation_step}
+#: a real-data cell's image size by task where the protocol's segmentation crop does not apply
+#: (pix2pix's U-Net-256 takes 256×256; synthetic cells use their scenes' size).
+TABLE_CROPS = {'translation': 256}
+#: the cell every other cell's step is compared with, by task: CEN in Table 1 / Table 4.
+REFERENCE_CONFIGS = {'segmentation': CEN_CONFIG,
+                     'translation': 'table4/cen_pix2pix-unet256_200e_taskonomy-shade-texture.py'}
+
+
+def _cell_crop(cfg, args: argparse.Namespace, default: int) -> int:
+    """``--crop``, else the cell's synthetic scenes' size, else ``default``."""
+    if args.crop:
+        return args.crop
+    dataset = (cfg.get('train_dataloader') or {}).get('dataset') or {}
+    return int(dataset.get('height') or default)
+
+
 def run_table(args: argparse.Namespace) -> list[dict]:
-    """Per-cell step cost of a table relative to CEN, and the table's total training cost."""
+    """Per-cell step cost of a table relative to its task's CEN cell, and the table's total
+    training cost (Σ cells · seeds · iterations · step; 0 for epoch-based cells, whose
+    iteration count depends on the dataset). Raises ``ConfigError`` for a table of a task
+    without a synthetic step."""
     from mmengine.config import Config
 
     from fusionbench.experiments.grid import plan
@@ -568,11 +632,18 @@ def run_table(args: argparse.Namespace) -> list[dict]:
     from fusionbench.experiments.tables import get_table
 
     protocol = get_protocol(args.protocol)
+    spec = get_table(args.table)
+    if spec.task not in TABLE_STEPS:
+        raise ConfigError(f'bench --table {args.table}: no synthetic step for {spec.task!r} '
+                          f'tables; tables of {sorted(TABLE_STEPS)} can be timed')
+    build_step = TABLE_STEPS[spec.task]
     seeds = args.seeds or protocol.seeds
-    jobs = plan(get_table(args.table), protocol, 1)
+    jobs = plan(spec, protocol, 1)
     batch, crop = _batch_and_crop(args)
+    crop = TABLE_CROPS.get(spec.task, crop)
     cells: list[tuple[str, Config]] = [('cen (reference)', resolve_config(
-        CEN_CONFIG, protocol, 0))] + [(f'{j.row}/{j.cell}', Config(j.resolved)) for j in jobs]
+        REFERENCE_CONFIGS[spec.task], protocol, 0))] + [
+        (f'{j.row}/{j.cell}', Config(j.resolved)) for j in jobs]
     variants, iters = [], []
     for name, cfg in cells:
         without_pretrained_weights(cfg)
@@ -580,16 +651,10 @@ def run_table(args: argparse.Namespace) -> list[dict]:
         model = _to_layout(build_model(cfg).to(args.device), args.channels_last)
         model.init_weights()
         model.train()
-        m = len(cfg.model.modalities)
         cell_batch = cfg.train_dataloader.get('batch_size', batch) if args.batch is None \
             else batch
-        inputs, samples = synthetic_batch(m, cell_batch, crop, cfg.model.num_classes,
-                                          args.device)
-        inputs = _layout(inputs, args.channels_last)
-        loss = torch.compile(model.loss) if args.compile else model.loss
-        variants.append(Variant(name, make_step(
-            lambda loss=loss, inputs=inputs, samples=samples: loss(inputs, samples),
-            model.parameters(), args.amp, args.device), m * cell_batch, cell_batch, []))
+        step, m = build_step(model, cfg, cell_batch, _cell_crop(cfg, args, crop), args)
+        variants.append(Variant(name, step, m * cell_batch, cell_batch, []))
         train_cfg = cfg.get('train_cfg') or {}
         iters.append(train_cfg.get('max_iters') or protocol.max_iters or 0)
     time_interleaved(variants, args.repeats, args.steps, args.warmup, args.device, args.clock)

@@ -113,6 +113,33 @@ def test_bench_at_ci_size_writes_its_rows(capsys):
     assert float(rows[0]['ratio_a_c_per_image']) == pytest.approx(a / c, rel=1e-2)
 
 
+@pytest.mark.parametrize('table', ['table1', 'table5'])
+def test_bench_table_times_every_cell_against_its_tasks_cen(table, capsys):
+    """Segmentation (Table 1) and translation (Table 5: whole pix2pix steps) tables: one row per
+    cell after the task's CEN reference, and the total is the sum of the cells' costs."""
+    from fusionbench.experiments.grid import plan
+    from fusionbench.experiments.tables import get_table
+    assert main(['bench', '--table', table, '--protocol', 'smoke', '--repeats', '1', '--steps',
+                 '1', '--warmup', '0', '--device', 'cpu']) == 0
+    assert f'{table} total training cost' in capsys.readouterr().out
+    cells = len(plan(get_table(table), get_protocol('smoke'), 1))
+    path = Path(os.environ['FUSIONBENCH_RESULTS']) / 'bench' / 'table.csv'
+    with open(path) as f:
+        rows = list(csv.DictReader(f))[-(cells + 1):]
+    assert rows[0]['cell'] == 'cen (reference)' and float(rows[0]['relative_to_cen']) == 1.0
+    assert {r['table'] for r in rows} == {table}
+    assert all(float(r['ms_per_step']) > 0 and int(r['iterations']) > 0 for r in rows)
+    total = sum(float(r['cell_cost_s']) for r in rows)
+    assert float(rows[-1]['table_total_s']) == pytest.approx(total, abs=0.1 * len(rows))
+
+
+def test_bench_table_rejects_compile_for_translation_in_one_line(capsys):
+    assert main(['bench', '--table', 'table5', '--protocol', 'smoke', '--compile', '--repeats',
+                 '1', '--steps', '1', '--warmup', '0', '--device', 'cpu']) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'segmentation tables only' in err[0] and 'drop --compile' in err[0]
+
+
 def test_bench_rejects_cuda_without_a_device(capsys):
     if torch.cuda.is_available():
         pytest.skip('a CUDA device is present')
