@@ -808,9 +808,10 @@ def _terminate_cleanly(grace_s: float = 15.0):
     blocks run: temporary files are removed, claims released, pool workers stopped.
 
     If the process is still alive ``grace_s`` seconds after a SIGTERM it exits with status 143
-    at once (``os._exit``, from a timer thread). Why: an exception raised in a ``__del__`` is printed and dropped, and a
-    SIGTERM that lands while one runs (a data loader's worker shutdown, seen on CUDA with
-    persistent workers) was swallowed, the run went on and the process had to be killed.
+    at once (``os._exit``, from a timer thread). Why: an exception raised in a ``__del__`` is
+    printed and dropped, and a SIGTERM that lands while one runs (a data loader's worker
+    shutdown, seen on CUDA with persistent workers) was swallowed, the run went on and the
+    process had to be killed.
     """
     import signal
     import threading

@@ -349,13 +349,20 @@ def resolved_model(config: str, protocol: str, overrides: dict, seed: int = 0,
     return cfg, model.train()
 
 
+def _autocast(amp: str | None, device: str) -> Callable:
+    """A factory of the step's precision context: bf16 autocast on ``device``'s type when
+    ``amp == 'bf16'``, else a no-op."""
+    if amp == 'bf16':
+        return lambda: torch.autocast(device_type=device.split(':')[0], dtype=torch.bfloat16)
+    return nullcontext
+
+
 def make_step(loss_fn: Callable[[], dict], params, amp: str | None,
               device: str) -> Callable[[], Tensor]:
     """forward + loss (under bf16 autocast when ``amp``), backward, SGD(momentum 0.9) step."""
     params = list(params)
     optimizer = torch.optim.SGD(params, lr=1e-4, momentum=0.9, weight_decay=1e-5)
-    autocast = (lambda: torch.autocast(device_type=device.split(':')[0], dtype=torch.bfloat16)) \
-        if amp == 'bf16' else nullcontext
+    autocast = _autocast(amp, device)
 
     def step() -> Tensor:
         with autocast():
@@ -591,9 +598,7 @@ def _translation_step(model: nn.Module, cfg, batch: int, crop: int,
     # the batch is already the preprocessor's output: pass it through as is
     model.data_preprocessor = BaseDataPreprocessor().to(args.device)
     wrappers = PerNetworkOptimWrapperConstructor(cfg.optim_wrapper)(model)
-    autocast = (lambda: torch.autocast(device_type=args.device.split(':')[0],
-                                       dtype=torch.bfloat16)) if args.amp == 'bf16' \
-        else nullcontext
+    autocast = _autocast(args.amp, args.device)
 
     def step() -> Tensor:
         with autocast():
@@ -622,8 +627,8 @@ def _cell_crop(cfg, args: argparse.Namespace, default: int) -> int:
 def run_table(args: argparse.Namespace) -> list[dict]:
     """Per-cell step cost of a table relative to its task's CEN cell (timed beside each cell),
     and the table's total training cost (Σ cells · seeds · iterations · relative step · the
-    CEN step; 0 for epoch-based cells, whose iteration count depends on the dataset). Raises ``ConfigError`` for a table of a task
-    without a synthetic step."""
+    CEN step; 0 for epoch-based cells, whose iteration count depends on the dataset). Raises
+    ``ConfigError`` for a table of a task without a synthetic step."""
     from mmengine.config import Config
 
     from fusionbench.experiments.grid import plan
