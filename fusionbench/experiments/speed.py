@@ -464,28 +464,30 @@ def build_variants(args: argparse.Namespace) -> tuple[list[Variant], dict]:
     model = model.to(device)
     diffs = check_reference(model, inputs, samples) if not args.no_check else {}
     model = _to_layout(model, cl)
-    reference = _to_layout(PerModalityCEN(model).to(device), cl)
     inputs = _layout(inputs, cl)
-    xs = [_layout(x, cl) for x in split_modalities(inputs, m).unbind(0)]
-    _, unimodal = resolved_model(UNIMODAL_CONFIG, args.protocol, overrides,
-                                 cell=UNIMODAL_OVERRIDES)
-    unimodal = _to_layout(unimodal.to(device), cl)
-    uni_inputs, uni_samples = synthetic_batch(1, m * batch, crop, classes, device, seed=1)
-    uni_inputs = _layout(uni_inputs, cl)
 
     def compiled(fn):
         return torch.compile(fn) if args.compile else fn
     loss_a = compiled(model.loss)
-    loss_b = compiled(reference.loss)
-    loss_c = compiled(unimodal.loss)
-    variants = [
-        Variant('a', make_step(lambda: loss_a(inputs, samples), model.parameters(), amp, device),
-                m * batch, batch, []),
-        Variant('b', make_step(lambda: loss_b(xs, samples), reference.parameters(), amp,
-                               device), m * batch, batch, []),
-        Variant('c', make_step(lambda: loss_c(uni_inputs, uni_samples), unimodal.parameters(),
-                               amp, device), m * batch, m * batch, []),
-    ]
+    variants = [Variant('a', make_step(lambda: loss_a(inputs, samples), model.parameters(), amp,
+                                       device), m * batch, batch, [])]
+    if 'b' in args.variants:
+        reference = _to_layout(PerModalityCEN(model).to(device), cl)
+        xs = [_layout(x, cl) for x in split_modalities(inputs, m).unbind(0)]
+        loss_b = compiled(reference.loss)
+        variants.append(Variant('b', make_step(lambda: loss_b(xs, samples),
+                                               reference.parameters(), amp, device),
+                                m * batch, batch, []))
+    if 'c' in args.variants:
+        _, unimodal = resolved_model(UNIMODAL_CONFIG, args.protocol, overrides,
+                                     cell=UNIMODAL_OVERRIDES)
+        unimodal = _to_layout(unimodal.to(device), cl)
+        uni_inputs, uni_samples = synthetic_batch(1, m * batch, crop, classes, device, seed=1)
+        uni_inputs = _layout(uni_inputs, cl)
+        loss_c = compiled(unimodal.loss)
+        variants.append(Variant('c', make_step(lambda: loss_c(uni_inputs, uni_samples),
+                                               unimodal.parameters(), amp, device),
+                                m * batch, m * batch, []))
     backbone = cfg.model.backbone
     shape = {'backbone': f"R{backbone.depth}x{backbone.width:g}",
              'decoder_width': cfg.model.decode_head.width, 'modalities': m, 'batch': batch,
@@ -529,14 +531,20 @@ def bench_dir() -> str:
     return os.path.join(results_root(), 'bench')
 
 
+def _rounded(ratio, digits: int = 4):
+    """``ratio`` rounded, or '' for a ratio whose variant was not timed."""
+    return round(ratio, digits) if ratio != '' else ''
+
+
 def run_speed(args: argparse.Namespace) -> list[dict]:
     """Time (a), (b), (c) for the chosen shape; print the table; return the rows written."""
     variants, shape = build_variants(args)
     time_interleaved(variants, args.repeats, args.steps, args.warmup, args.device, args.clock)
     env = environment(args)
     median = {v.name: statistics.median(v.times) for v in variants}
-    ratio_ab = median['b'] / median['a']            # same samples per step
-    ratio_ac = median['c'] / median['a']            # same images per step
+    # '' where a variant was left out (--variants)
+    ratio_ab = median['b'] / median['a'] if 'b' in median else ''   # same samples per step
+    ratio_ac = median['c'] / median['a'] if 'c' in median else ''   # same images per step
     rows = []
     print(f"bench: {shape['backbone']} + RefineNet ×{shape['decoder_width']:g}, M={shape['modalities']}, "
           f"batch {shape['batch']}, {shape['crop']}×{shape['crop']}, {env['amp']}, "
@@ -552,13 +560,14 @@ def run_speed(args: argparse.Namespace) -> list[dict]:
         row = {**env, **shape, 'variant': v.name, 'variant_name': VARIANT_NAMES[v.name],
                'ms_per_step': round(ms, 3), 'samples_per_s': round(v.samples / median[v.name], 2),
                'images_per_s': round(v.images / median[v.name], 2), 'peak_mib': peak,
-               'ratio_a_b': round(ratio_ab, 4), 'ratio_a_c_per_image': round(ratio_ac, 4),
+               'ratio_a_b': _rounded(ratio_ab), 'ratio_a_c_per_image': _rounded(ratio_ac),
                'repeats': args.repeats, 'steps': args.steps,
                'spread_ms': round((max(v.times) - min(v.times)) * 1e3, 3)}
         rows.append(row)
         print(f"({v.name}) {VARIANT_NAMES[v.name]:38s} {ms:9.1f} {row['samples_per_s']:10.2f} "
               f"{row['images_per_s']:9.2f} {peak:>9s}")
-    print(f'(a)/(b) throughput: {ratio_ab:.3f}   (a)/(c) per image: {ratio_ac:.3f}')
+    print(f'(a)/(b) throughput: {_rounded(ratio_ab, 3) or "-"}   '
+          f'(a)/(c) per image: {_rounded(ratio_ac, 3) or "-"}')
     path = os.path.join(bench_dir(), 'speed.csv')
     append_rows(path, rows)
     print(f'appended {len(rows)} rows to {os.path.relpath(path)}')
@@ -709,6 +718,13 @@ def run_table(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def _variants(text: str) -> str:
+    """``--variants``: letters from 'abc' that include 'a' (the step every ratio is taken to)."""
+    if not text or set(text) - set('abc') or 'a' not in text:
+        raise argparse.ArgumentTypeError(f'{text!r}: letters from "abc" including "a", e.g. "ac"')
+    return text
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``bench`` subcommand's options."""
     p.add_argument('--protocol', default='mini', help='the shape comes from this protocol '
@@ -732,6 +748,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--table', default=None, help='per-cell cost of this table instead')
     p.add_argument('--seeds', type=int, default=None, help="seeds per cell (protocol's)")
     p.add_argument('--no-check', action='store_true', help='skip the (a) == (b) check')
+    p.add_argument('--variants', type=_variants, default='abc',
+                   help='which of (a), (b), (c) to time, e.g. "ac" (default: abc; (a) always); '
+                   '(b) recompiles at every data-dependent mask under --compile')
 
 
 def main(args: argparse.Namespace) -> int:

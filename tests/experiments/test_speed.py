@@ -113,6 +113,25 @@ def test_bench_at_ci_size_writes_its_rows(capsys):
     assert float(rows[0]['ratio_a_c_per_image']) == pytest.approx(a / c, rel=1e-2)
 
 
+def test_bench_variants_times_only_those_named_and_leaves_the_other_ratio_blank(capsys):
+    assert main(['bench', '--protocol', 'smoke', '--batch', '2', '--crop', '32', '--repeats',
+                 '1', '--steps', '1', '--warmup', '0', '--device', 'cpu', '--no-check',
+                 '--variants', 'ac']) == 0
+    assert '(a)/(b) throughput: -' in capsys.readouterr().out
+    path = Path(os.environ['FUSIONBENCH_RESULTS']) / 'bench' / 'speed.csv'
+    with open(path) as f:
+        rows = list(csv.DictReader(f))[-2:]
+    assert [r['variant'] for r in rows] == ['a', 'c']
+    assert rows[0]['ratio_a_b'] == '' and float(rows[0]['ratio_a_c_per_image']) > 0
+
+
+@pytest.mark.parametrize('variants', ['bc', 'ax', ''])
+def test_bench_variants_must_name_a_and_only_abc(variants, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(['bench', '--variants', variants])
+    assert exit_.value.code == 2 and 'letters from "abc" including "a"' in capsys.readouterr().err
+
+
 @pytest.mark.parametrize('table', ['table1', 'table5'])
 def test_bench_table_times_every_cell_against_its_tasks_cen(table, capsys):
     """Segmentation (Table 1) and translation (Table 5: whole pix2pix steps) tables: one row per
