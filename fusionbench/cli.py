@@ -829,6 +829,8 @@ def _terminate_cleanly(grace_s: float = 15.0):
 
     def terminate(signum, frame):
         if os.getpid() == owner:  # not in a forked child that inherited the handler
+            print('fusionbench: terminated (SIGTERM); finished runs keep their records: run '
+                  'the same command again to continue', file=sys.stderr, flush=True)
             timer = threading.Timer(grace_s, hard_stop, args=(signum,))
             timer.daemon = True
             timer.start()

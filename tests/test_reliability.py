@@ -134,7 +134,7 @@ def test_bad_arguments_are_rejected_with_the_valid_values(capsys, args, expected
     assert (csv.read_bytes() if csv.exists() else None) == before  # nothing overwritten
 
 
-@pytest.mark.parametrize('option', ['--batch', '--crop', '--repeats', '--steps', '--depth'])
+@pytest.mark.parametrize('option', ['--batch', '--crop', '--repeats', '--steps', '--seeds'])
 def test_bench_rejects_sizes_below_one_before_measuring(capsys, option):
     bench = Path(os.environ['FUSIONBENCH_RESULTS']) / 'bench'
 
@@ -536,3 +536,4 @@ def test_sigterm_exits_143_even_when_the_exit_is_swallowed(swallow):
     assert 'cleanup ran 143' in done.stdout
     assert time.monotonic() - start < 30
     assert ('still running 1 s after SIGTERM' in done.stderr) == swallow
+    assert 'terminated (SIGTERM); finished runs keep their records' in done.stderr

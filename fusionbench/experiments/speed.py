@@ -516,11 +516,29 @@ def environment(args: argparse.Namespace) -> dict:
 
 
 def append_rows(path: str, rows: list[dict]) -> None:
-    """Append ``rows`` to the CSV at ``path`` (header written when the file is new)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    """Append ``rows`` to the CSV at ``path`` (header written when the file is new). When the
+    file's columns differ from the rows' (a file written by an older version), the file is
+    rewritten once with the union of the columns, old columns first, cells missing in a row left
+    empty (written to a temporary file and moved over, so nothing is lost on failure)."""
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    fields = list(rows[0])
+    if os.path.isfile(path):
+        with open(path, newline='') as f:
+            reader = csv.DictReader(f)
+            old_fields = list(reader.fieldnames or [])
+            old_rows = list(reader) if old_fields != fields else None
+        if old_rows is not None:
+            merged = old_fields + [k for k in fields if k not in old_fields]
+            tmp = f'{path}.tmp{os.getpid()}'
+            with open(tmp, 'w', newline='') as f:
+                writer = csv.DictWriter(f, fieldnames=merged, restval='')
+                writer.writeheader()
+                writer.writerows(old_rows + rows)
+            os.replace(tmp, path)
+            return
     new = not os.path.isfile(path)
     with open(path, 'a', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=fields)
         if new:
             writer.writeheader()
         writer.writerows(rows)
@@ -566,11 +584,11 @@ def run_speed(args: argparse.Namespace) -> list[dict]:
         rows.append(row)
         print(f"({v.name}) {VARIANT_NAMES[v.name]:38s} {ms:9.1f} {row['samples_per_s']:10.2f} "
               f"{row['images_per_s']:9.2f} {peak:>9s}")
-    print(f'(a)/(b) throughput: {_rounded(ratio_ab, 3) or "-"}   '
-          f'(a)/(c) per image: {_rounded(ratio_ac, 3) or "-"}')
+    print(f"(a)/(b) throughput: {'-' if ratio_ab == '' else f'{ratio_ab:.3f}'}   "
+          f"(a)/(c) per image: {'-' if ratio_ac == '' else f'{ratio_ac:.3f}'}")
     path = os.path.join(bench_dir(), 'speed.csv')
     append_rows(path, rows)
-    print(f'appended {len(rows)} rows to {os.path.relpath(path)}')
+    print(f'appended {len(rows)} row(s) to {os.path.relpath(path)}')
     return rows
 
 
@@ -645,8 +663,13 @@ def run_table(args: argparse.Namespace) -> list[dict]:
     from fusionbench.experiments.run import build_model, resolve_config
     from fusionbench.experiments.tables import get_table
 
+    from fusionbench.registry import UnknownNameError
+
     protocol = get_protocol(args.protocol)
-    spec = get_table(args.table)
+    try:
+        spec = get_table(args.table)
+    except UnknownNameError as err:
+        raise ConfigError(f'bench --table: {err}') from None
     if spec.task not in TABLE_STEPS:
         raise ConfigError(f'bench --table {args.table}: no synthetic step for {spec.task!r} '
                           f'tables; tables of {sorted(TABLE_STEPS)} can be timed')
@@ -694,28 +717,75 @@ def run_table(args: argparse.Namespace) -> list[dict]:
     print(f'{args.table} [{args.protocol}] step cost per cell (× the CEN step timed beside '
           f"it), {env['device']}, {env['threads']} thread(s), {args.clock} clock, "
           f"load {env['load']}")
+    width = max(len(name) for name, *_ in cells)
     for name, cell_s, beside_s, n_iter in [(cells[0][0], ref_s, ref_s, ref_iters), *measured]:
         relative = cell_s / beside_s
+        # the cell's step as the ratio to the CEN step beside it, times the median CEN step:
+        # robust to load drifting between cells (the cell's own ms is printed beside it)
         cost = 0.0 if name == cells[0][0] else relative * ref_s * n_iter * seeds
         total += cost
-        rows.append({**env, 'table': args.table, 'cell': name,
-                     'ms_per_step': round(cell_s * 1e3, 3), 'relative_to_cen': round(relative, 3),
-                     'iterations': n_iter, 'seeds': seeds, 'cell_cost_s': round(cost, 1),
+        rows.append({**env, 'table': args.table, 'cell': name, 'batch': args.batch or '',
+                     'crop': args.crop or '', 'ms_per_step': round(cell_s * 1e3, 3),
+                     'cen_ms_beside': round(beside_s * 1e3, 3),
+                     'relative_to_cen': round(relative, 3), 'iterations': n_iter,
+                     'seeds': seeds, 'cell_cost_s': round(cost, 3),
                      'repeats': args.repeats, 'steps': args.steps})
-        print(f'  {name:44s} {cell_s * 1e3:8.1f} ms  ×{relative:5.2f}')
+        print(f'  {name:{width}s} {cell_s * 1e3:8.1f} ms  ×{relative:5.2f}  '
+              f'(CEN beside it {beside_s * 1e3:.1f} ms)')
     for row in rows:
-        row['table_total_s'] = round(total, 1)
-    print(f'{args.table} total training cost: {total:.0f} s ({total / 60:.1f} min) for '
-          f'{len(jobs)} cells × {seeds} seed(s) × their iterations '
-          '(step cost only: no evaluation, no data loading)')
+        row['table_total_s'] = round(total, 3)
     epoch_based = sum(1 for *_, n_iter in measured if not n_iter)
-    if epoch_based:
-        print(f'  {epoch_based} cell(s) train by epochs: left out of the total (their '
+    if epoch_based == len(measured):
+        print(f'{args.table}: no total training cost: every cell trains by epochs (its '
               'iterations depend on the dataset); the per-step costs above still hold')
+    else:
+        print(f'{args.table} total training cost: {total:.0f} s ({total / 60:.1f} min) for '
+              f'{len(jobs) - epoch_based} cells × {seeds} seed(s) × their iterations × '
+              '(× the CEN step beside it) × the median CEN step (step cost only: no '
+              'evaluation, no data loading)')
+        if epoch_based:
+            print(f'  {epoch_based} cell(s) train by epochs: left out of the total (their '
+                  'iterations depend on the dataset); the per-step costs above still hold')
     path = os.path.join(bench_dir(), 'table.csv')
     append_rows(path, rows)
-    print(f'appended {len(rows)} rows to {os.path.relpath(path)}')
+    print(f'appended {len(rows)} row(s) to {os.path.relpath(path)}')
     return rows
+
+
+def _device(text: str) -> str:
+    """``--device``: ``cpu``, ``cuda`` or ``cuda:<index>`` (torch's own error is a traceback)."""
+    kind, _, index = text.partition(':')
+    if kind not in ('cpu', 'cuda') or (index and (kind == 'cpu' or not index.isdigit())):
+        raise argparse.ArgumentTypeError(f'needs cpu, cuda or cuda:<index>, got {text!r}')
+    return text
+
+
+def _positive_float(option: str):
+    """An argparse type: a number > 0 (``option`` names the flag in the message)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float('nan')
+        if not value > 0 or value == float('inf'):
+            raise argparse.ArgumentTypeError(f'needs a number > 0 (e.g. 0.25, 1.0), got {text!r}')
+        return value
+    parse.__name__ = option.lstrip('-')
+    return parse
+
+
+def _non_negative_int(text: str) -> int:
+    """``--warmup``: a whole number >= 0."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f'needs a whole number >= 0 (0, 1, 2, ...), got {text!r}')
+    return int(text)
+
+
+#: ResNet depths the backbone builds (``--depth``).
+DEPTHS = (18, 34, 50, 101, 152)
+#: Options that shape (a), (b), (c) and that ``--table`` (each cell's own config) does not take.
+SPEED_ONLY = {'depth': '--depth', 'width': '--width', 'decoder_width': '--decoder-width',
+              'no_check': '--no-check'}
 
 
 def _variants(text: str) -> str:
@@ -730,27 +800,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--protocol', default='mini', help='the shape comes from this protocol '
                    '(mini: ResNet-18 ×1/4, RefineNet ×1/16, batch 16, 64×64; paper: R101, '
                    'full width, batch 6, 500×500)')
-    p.add_argument('--depth', type=positive_int('--depth'), default=None, help='ResNet depth override')
-    p.add_argument('--width', type=float, default=None, help='encoder width override')
-    p.add_argument('--decoder-width', type=float, default=None, help='decoder width override')
+    p.add_argument('--depth', type=int, choices=DEPTHS, default=None,
+                   help='ResNet depth override (not with --table)')
+    p.add_argument('--width', type=_positive_float('--width'), default=None,
+                   help='encoder width override (not with --table)')
+    p.add_argument('--decoder-width', type=_positive_float('--decoder-width'), default=None,
+                   help='decoder width override (not with --table)')
     p.add_argument('--batch', type=positive_int('--batch'), default=None, help='multimodal samples per step')
     p.add_argument('--crop', type=positive_int('--crop'), default=None, help='square crop size')
     p.add_argument('--amp', choices=['bf16'], default=None, help='bf16 autocast')
     p.add_argument('--channels-last', action='store_true', help='channels-last weights/inputs')
     p.add_argument('--compile', action='store_true', help='torch.compile the loss')
-    p.add_argument('--device', default=None, help='cpu | cuda[:i] (default: cuda if present)')
+    p.add_argument('--device', type=_device, default=None,
+                   help='cpu | cuda[:i] (default: cuda if present)')
     p.add_argument('--threads', type=positive_int('--threads'), default=None, help='torch threads (default: 1 on CPU)')
     p.add_argument('--repeats', type=positive_int('--repeats'), default=5, help='interleaved rounds (median taken)')
     p.add_argument('--steps', type=positive_int('--steps'), default=2, help='steps per variant per round')
-    p.add_argument('--warmup', type=int, default=2, help='untimed steps per variant first')
+    p.add_argument('--warmup', type=_non_negative_int, default=2,
+                   help='untimed steps per variant first')
     p.add_argument('--clock', choices=['wall', 'cpu'], default='wall',
                    help='wall time, or process CPU time (robust on a shared CPU machine)')
     p.add_argument('--table', default=None, help='per-cell cost of this table instead')
-    p.add_argument('--seeds', type=int, default=None, help="seeds per cell (protocol's)")
-    p.add_argument('--no-check', action='store_true', help='skip the (a) == (b) check')
+    p.add_argument('--seeds', type=positive_int('--seeds'), default=None,
+                   help="seeds per cell in --table's total (default: the protocol's)")
+    p.add_argument('--no-check', action='store_true',
+                   help='skip the (a) == (b) check (not with --table)')
     p.add_argument('--variants', type=_variants, default='abc',
-                   help='which of (a), (b), (c) to time, e.g. "ac" (default: abc; (a) always); '
-                   '(b) recompiles at every data-dependent mask under --compile')
+                   help='which of (a), (b), (c) to time, e.g. "ac" (default: abc; (a) always; '
+                   'not with --table); (b) recompiles at every data-dependent mask under '
+                   '--compile; the (a) == (b) check still runs unless --no-check')
 
 
 def main(args: argparse.Namespace) -> int:
@@ -758,8 +836,17 @@ def main(args: argparse.Namespace) -> int:
     if args.device is None:
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if args.device.startswith('cuda') and not torch.cuda.is_available():
-        print('fusionbench bench: --device cuda but no CUDA device is visible', file=sys.stderr)
+        print(f'fusionbench bench: --device {args.device}: no CUDA device is visible; use '
+              '--device cpu (or leave --device out)', file=sys.stderr)
         return 2
+    if args.table:
+        given = [flag for key, flag in SPEED_ONLY.items() if getattr(args, key, None)]
+        given += ['--variants'] if getattr(args, 'variants', 'abc') != 'abc' else []
+        if given:
+            print(f"fusionbench bench: {', '.join(given)} shape(s) the (a)/(b)/(c) comparison, "
+                  'not --table (each cell times its own config; --batch, --crop, --amp, '
+                  '--channels-last, --compile do apply): drop them or --table', file=sys.stderr)
+            return 2
     if args.threads is not None or args.device == 'cpu':
         torch.set_num_threads(args.threads or 1)
     import logging

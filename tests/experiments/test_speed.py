@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import statistics
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -149,7 +150,13 @@ def test_bench_table_times_every_cell_against_its_tasks_cen(table, capsys):
     assert {r['table'] for r in rows} == {table}
     assert all(float(r['ms_per_step']) > 0 and int(r['iterations']) > 0 for r in rows)
     total = sum(float(r['cell_cost_s']) for r in rows)
-    assert float(rows[-1]['table_total_s']) == pytest.approx(total, abs=0.1 * len(rows))
+    assert float(rows[-1]['table_total_s']) == pytest.approx(total, abs=1e-3 * len(rows))
+    cen = statistics.median(float(r['cen_ms_beside']) for r in rows[1:])
+    for r in rows[1:]:   # each cell: its ratio to the CEN step beside it, times the median CEN
+        assert float(r['ms_per_step']) / float(r['cen_ms_beside']) == pytest.approx(
+            float(r['relative_to_cen']), abs=2e-3)
+        assert float(r['cell_cost_s']) == pytest.approx(
+            float(r['relative_to_cen']) * cen / 1e3 * int(r['iterations']), rel=5e-3, abs=2e-3)
 
 
 def test_bench_table_rejects_compile_for_translation_in_one_line(capsys):
@@ -159,11 +166,54 @@ def test_bench_table_rejects_compile_for_translation_in_one_line(capsys):
     assert len(err) == 1 and 'segmentation tables only' in err[0] and 'drop --compile' in err[0]
 
 
+@pytest.mark.parametrize('argv, flag', [
+    (['--device', 'gpu'], '--device'), (['--device', 'cpu:0'], '--device'),
+    (['--depth', '7'], '--depth'), (['--width', '0'], '--width'),
+    (['--decoder-width', '-1'], '--decoder-width'), (['--warmup', '-1'], '--warmup'),
+    (['--seeds', '-1'], '--seeds')])
+def test_bench_rejects_bad_option_values_in_one_line(argv, flag, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(['bench', *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and flag in err[-1] and 'Traceback' not in '\n'.join(err)
+
+
+@pytest.mark.parametrize('argv', [['--depth', '50'], ['--width', '1.0'], ['--no-check'],
+                                  ['--variants', 'ac']])
+def test_bench_table_refuses_the_comparison_s_shape_options(argv, capsys, tmp_path):
+    bench = Path(os.environ['FUSIONBENCH_RESULTS']) / 'bench' / 'table.csv'
+    before = bench.read_bytes() if bench.exists() else None
+    assert main(['bench', '--table', 'table1', '--protocol', 'smoke', '--device', 'cpu',
+                 *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and argv[0] in err[0] and 'not --table' in err[0]
+    assert (bench.read_bytes() if bench.exists() else None) == before
+
+
+def test_bench_unknown_table_names_the_option(capsys):
+    assert main(['bench', '--table', 'nonsense', '--protocol', 'smoke', '--device', 'cpu']) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and '--table' in err[0] and "unknown table 'nonsense'" in err[0]
+
+
+def test_append_rows_merges_new_columns_into_an_older_file(tmp_path):
+    path = tmp_path / 'bench' / 'table.csv'
+    speed.append_rows(str(path), [{'cell': 'x', 'ms': 1}])
+    speed.append_rows(str(path), [{'cell': 'y', 'ms': 2, 'cen_ms_beside': 3}])
+    speed.append_rows(str(path), [{'cell': 'z', 'ms': 4, 'cen_ms_beside': 5}])
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    assert [(r['cell'], r['ms'], r['cen_ms_beside']) for r in rows] == [
+        ('x', '1', ''), ('y', '2', '3'), ('z', '4', '5')]
+    assert [p.name for p in path.parent.iterdir()] == ['table.csv']
+
+
 def test_bench_rejects_cuda_without_a_device(capsys):
     if torch.cuda.is_available():
         pytest.skip('a CUDA device is present')
-    assert main(['bench', '--device', 'cuda']) == 2
-    assert 'no CUDA device' in capsys.readouterr().err
+    assert main(['bench', '--device', 'cuda:0']) == 2
+    err = capsys.readouterr().err
+    assert '--device cuda:0: no CUDA device' in err and '--device cpu' in err
 
 
 # --------------------------------------------------------- same trajectory as the old kernels
