@@ -386,7 +386,9 @@ def _seed_section(verdicts: Sequence[tuple[Claim, Verdict]], confidence: float =
             sd = paired_sd(c.ci_low, c.ci_high, c.n_higher, confidence)
             need = seeds_needed(sd, effect, confidence, power)
             needs.append(need)
-            rows.append([f'`{claim.id}`', f'{c.higher} − {c.lower}', str(c.n_higher),
+            # the test's label names each side's column where it is not the claim's (Table 2:
+            # CEN's ensemble against a baseline's commonly-used-setting mIoU)
+            rows.append([f'`{claim.id}`', c.label or f'{c.higher} − {c.lower}', str(c.n_higher),
                          fmt(sd, 2), MISSING if need is None else str(need)])
     if not rows:
         return []

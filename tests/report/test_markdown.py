@@ -338,6 +338,11 @@ def test_the_seed_section_sizes_each_paired_claim():
     assert '| `t.c` | a − b | 3 | 1.00 | 5 |' in text and 'a − c' not in text
     assert 'The largest need is 5 seeds.' in text
     assert _seed_section([(claim, Verdict('undecided', '', (welch,)))]) == []
+    # a test across columns is named by its label (both settings of Table 2 stay apart)
+    across = Comparison('a', 'b', 3.0, 3.0 - half, 3.0 + half, 3, 3, 'reproduced',
+                        label='a − b (common_miou)')
+    text = '\n'.join(_seed_section([(claim, Verdict('reproduced', '', (paired, across)))]))
+    assert '| `t.c` | a − b | 3 |' in text and '| `t.c` | a − b (common_miou) | 3 |' in text
 
 
 def test_the_report_holds_each_tables_claims_together(layout):
