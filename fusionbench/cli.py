@@ -123,6 +123,17 @@ def plain_text(line: str) -> str:
     return _REST_LITERAL.sub(r'\1', line)
 
 
+def _shown(path) -> str:
+    """``path`` relative to the working directory when inside it (so a written comparison names
+    no machine path), else as given."""
+    from pathlib import Path
+
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """Yours (the results root) against a reference results root, cell by cell: paired TOST
     with Holm's correction (:mod:`fusionbench.experiments.equivalence`). Exit 0 when every
@@ -162,7 +173,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not comparisons:
         raise FusionbenchError(f'no (table, row, cell, seed) run is in both {yours} and '
                                f'{reference} for {", ".join(tables) or "any table"}')
-    lines = [f'# {protocol}: yours ({yours}) against the reference ({reference})', '',
+    lines = [f'# {protocol}: yours ({_shown(yours)}) against the reference '
+             f'({_shown(reference)})', '',
              *markdown_lines(comparisons, args.margin, args.alpha)]
     print('\n'.join(lines))
     if args.out:

@@ -79,6 +79,10 @@ def test_the_compare_command(tmp_path, capsys, monkeypatch):
     printed = capsys.readouterr().out
     assert '| table1 | `cen` | main | ensemble_miou | 3 |' in printed
     assert out.read_text().strip().endswith('family-wise α = 0.05)')
+    # roots inside the working directory are named relative to it (no machine path written)
+    monkeypatch.chdir(tmp_path)
+    assert main(['compare', '--reference', str(tmp_path / 'ref'), '--out', str(out)]) == 0
+    assert out.read_text().startswith('# mini: yours (mine) against the reference (ref)')
     # a tight margin: not equivalent, exit 1
     assert main(['compare', '--reference', str(tmp_path / 'ref'), '--margin', '0.05']) == 1
     capsys.readouterr()
