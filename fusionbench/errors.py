@@ -10,8 +10,8 @@ Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-
 import errno
+import math
 from collections.abc import Callable
 
 #: ``errno`` values of a failed write: the disk, the quota or the file system said no.
@@ -121,16 +121,41 @@ def one_line(err: BaseException) -> str | None:
     return None
 
 
-def positive_int(option: str):
-    """An argparse type: a whole number >= 1 (``option`` names the flag in the message)."""
-    def parse(text: str) -> int:
+def number_type(option: str, convert, valid, expects: str):
+    """An argparse type: ``convert(text)`` (None or ValueError: not a number) that must satisfy
+    ``valid``; otherwise ``needs <expects>, got '<text>'`` (``option`` names the flag in argparse's
+    message)."""
+    def parse(text: str):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            value = 0
-        if value < 1 or str(value) != text.strip().lstrip('+'):
-            raise argparse.ArgumentTypeError(
-                f'needs a whole number >= 1 (valid: 1, 2, 3, ...), got {text!r}')
+            value = None
+        if value is None or not valid(value):
+            raise argparse.ArgumentTypeError(f'needs {expects}, got {text!r}')
         return value
     parse.__name__ = option.lstrip('-')
     return parse
+
+
+def _signed_whole(text: str) -> int | None:
+    """``int(text)`` when ``text`` is written as a whole number (``+`` and spaces allowed)."""
+    value = int(text)
+    return value if str(value) == text.strip().lstrip('+') else None
+
+
+def positive_int(option: str):
+    """An argparse type: a whole number >= 1."""
+    return number_type(option, _signed_whole, lambda v: v >= 1,
+                       'a whole number >= 1 (valid: 1, 2, 3, ...)')
+
+
+def non_negative_int(option: str):
+    """An argparse type: a whole number >= 0, digits only."""
+    return number_type(option, lambda t: int(t) if t.strip().isdigit() else None,
+                       lambda v: v >= 0, 'a whole number >= 0 (0, 1, 2, ...)')
+
+
+def positive_float(option: str):
+    """An argparse type: a finite number > 0."""
+    return number_type(option, float, lambda v: 0 < v < math.inf,
+                       'a number > 0 (e.g. 0.25, 1.0)')

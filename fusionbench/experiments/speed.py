@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fusionbench.errors import ConfigError, positive_int
+from fusionbench.errors import ConfigError, non_negative_int, positive_float, positive_int
 from fusionbench.experiments.tables import T2_BASE, T2_SAME, T2_UNIMODAL
 
 CEN_CONFIG = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
@@ -760,27 +760,6 @@ def _device(text: str) -> str:
     return text
 
 
-def _positive_float(option: str):
-    """An argparse type: a number > 0 (``option`` names the flag in the message)."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = float('nan')
-        if not value > 0 or value == float('inf'):
-            raise argparse.ArgumentTypeError(f'needs a number > 0 (e.g. 0.25, 1.0), got {text!r}')
-        return value
-    parse.__name__ = option.lstrip('-')
-    return parse
-
-
-def _non_negative_int(text: str) -> int:
-    """``--warmup``: a whole number >= 0."""
-    if not text.strip().isdigit():
-        raise argparse.ArgumentTypeError(f'needs a whole number >= 0 (0, 1, 2, ...), got {text!r}')
-    return int(text)
-
-
 #: ResNet depths the backbone builds (``--depth``).
 DEPTHS = (18, 34, 50, 101, 152)
 #: Options that shape (a), (b), (c) and that ``--table`` (each cell's own config) does not take.
@@ -802,9 +781,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    'full width, batch 6, 500×500)')
     p.add_argument('--depth', type=int, choices=DEPTHS, default=None,
                    help='ResNet depth override (not with --table)')
-    p.add_argument('--width', type=_positive_float('--width'), default=None,
+    p.add_argument('--width', type=positive_float('--width'), default=None,
                    help='encoder width override (not with --table)')
-    p.add_argument('--decoder-width', type=_positive_float('--decoder-width'), default=None,
+    p.add_argument('--decoder-width', type=positive_float('--decoder-width'), default=None,
                    help='decoder width override (not with --table)')
     p.add_argument('--batch', type=positive_int('--batch'), default=None, help='multimodal samples per step')
     p.add_argument('--crop', type=positive_int('--crop'), default=None, help='square crop size')
@@ -816,7 +795,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--threads', type=positive_int('--threads'), default=None, help='torch threads (default: 1 on CPU)')
     p.add_argument('--repeats', type=positive_int('--repeats'), default=5, help='interleaved rounds (median taken)')
     p.add_argument('--steps', type=positive_int('--steps'), default=2, help='steps per variant per round')
-    p.add_argument('--warmup', type=_non_negative_int, default=2,
+    p.add_argument('--warmup', type=non_negative_int('--warmup'), default=2,
                    help='untimed steps per variant first')
     p.add_argument('--clock', choices=['wall', 'cpu'], default='wall',
                    help='wall time, or process CPU time (robust on a shared CPU machine)')
