@@ -140,7 +140,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     testable comparison is equivalent (and there is one), 1 otherwise, 2 on bad input."""
     from pathlib import Path
 
-    from fusionbench.experiments.equivalence import compare_tables, markdown_lines
+    from fusionbench.experiments.equivalence import (compare_tables, markdown_lines,
+                                                     numerics_paragraph)
     from fusionbench.analysis.files import atomic_write_text
     from fusionbench.errors import FusionbenchError
     from fusionbench.experiments.aggregate import load_records
@@ -173,8 +174,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not comparisons:
         raise FusionbenchError(f'no (table, row, cell, seed) run is in both {yours} and '
                                f'{reference} for {", ".join(tables) or "any table"}')
+    notes = numerics_paragraph(loaded['yours'], loaded['reference'])
     lines = [f'# {protocol}: yours ({_shown(yours)}) against the reference '
-             f'({_shown(reference)})', '',
+             f'({_shown(reference)})', '', *([notes, ''] if notes else []),
              *markdown_lines(comparisons, args.margin, args.alpha)]
     print('\n'.join(lines))
     if args.out:

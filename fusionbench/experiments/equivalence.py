@@ -130,6 +130,51 @@ def compare_tables(yours: Iterable[dict], reference: Iterable[dict], specs: Sequ
             for i, t in enumerate(tested)]
 
 
+#: What a record says about how its numbers were computed, beyond the code fingerprint:
+#: ``(label, getter)``. A difference in any of these changes floating-point summation order
+#: (threads, device, precision, library version), which training amplifies (our measurement:
+#: README, "Across thread counts").
+NUMERICS = (
+    ('device', lambda r: r.get('device')),
+    ('torch threads per process', lambda r: r.get('torch_threads')),
+    ('precision', lambda r: (r.get('performance') or {}).get('amp')),
+    ('deterministic algorithms', lambda r: (r.get('performance') or {}).get('deterministic')),
+    ('torch', lambda r: (r.get('versions') or {}).get('torch')),
+)
+
+
+def numerics_notes(yours: Iterable[dict], reference: Iterable[dict]) -> list[str]:
+    """One sentence per :data:`NUMERICS` entry whose values differ between the paired runs
+    (same table, row, cell and seed, both ``ok``) of ``yours`` and ``reference``, then one on
+    what that means; [] when they agree or nothing pairs. Values absent from a record (older
+    schemas) are left out rather than reported as a difference."""
+    def index(records: Iterable[dict]) -> dict:
+        return {(r.get('table'), r.get('row'), r.get('cell'), r.get('seed')): r
+                for r in records if r.get('status') == 'ok'}
+
+    mine, theirs = index(yours), index(reference)
+    paired = sorted(set(mine) & set(theirs), key=str)
+    notes = []
+    for label, get in NUMERICS:
+        a = sorted({str(get(mine[k])) for k in paired if get(mine[k]) is not None})
+        b = sorted({str(get(theirs[k])) for k in paired if get(theirs[k]) is not None})
+        if a and b and a != b:
+            notes.append(f'yours ran with {label} {" / ".join(a)}, the reference with '
+                         f'{" / ".join(b)}.')
+    if notes:
+        notes.append('Such runs differ in floating-point summation order, which training '
+                     'amplifies into per-seed changes as large as a new seed: expect cells to '
+                     'fail this test and compare the claims\' verdicts (`report`) instead, or '
+                     "rerun with the reference's settings.")
+    return notes
+
+
+def numerics_paragraph(yours: Iterable[dict], reference: Iterable[dict]) -> str:
+    """:func:`numerics_notes` as one markdown paragraph under a bold lead, or ''."""
+    notes = numerics_notes(yours, reference)
+    return '**Not computed alike.** ' + ' '.join(notes) if notes else ''
+
+
 def summary_line(comparisons: Sequence[CellComparison], margin: float, alpha: float) -> str:
     """One line: how many comparisons are equivalent within ``±margin`` (Holm, level α)."""
     testable = [c for c in comparisons if c.equivalent is not None]

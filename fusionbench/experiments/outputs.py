@@ -260,7 +260,8 @@ def reference_section(specs: Sequence[Any], records: Sequence[dict],
     compare_tables`, default margin and level), then ``gap`` (:func:`reference_gap`: the
     tables the reference lacks); [] without reference records and without a gap."""
     from fusionbench.experiments.equivalence import (DEFAULT_ALPHA, DEFAULT_MARGIN,
-                                                     compare_tables, markdown_lines)
+                                                     compare_tables, markdown_lines,
+                                                     numerics_paragraph)
 
     if not theirs:
         return ['## Against the reference', '', gap, ''] if gap else []
@@ -274,6 +275,9 @@ def reference_section(specs: Sequence[Any], records: Sequence[dict],
         lines += [gap, '']
     if not comparisons:
         return lines + ['No cell and seed is in both.', '']
+    notes = numerics_paragraph(records, theirs)
+    if notes:
+        lines += [notes, '']
     return lines + markdown_lines(comparisons, DEFAULT_MARGIN, DEFAULT_ALPHA) + ['']
 
 

@@ -299,6 +299,7 @@ class Variant:
     samples: int
     times: list[float]
     peak_bytes: int = 0
+    warmup_s: float = 0.0
 
 
 def synthetic_batch(modalities: int, batch: int, crop: int, classes: int, device: str,
@@ -391,9 +392,11 @@ def _clock(kind: str) -> Callable[[], float]:
 
 
 def time_interleaved(variants: Sequence[Variant], repeats: int, steps: int, warmup: int,
-                     device: str, clock: str = 'wall') -> None:
+                     device: str, clock: str = 'wall', announce: bool = False) -> None:
     """Fill each variant's ``times`` (s/step): ``warmup`` steps each, then ``repeats`` rounds
-    of ``steps`` steps of every variant in turn (A B C A B C …).
+    of ``steps`` steps of every variant in turn (A B C A B C …). ``warmup_s``: the wall seconds
+    of a variant's warm-up steps (compiling included under ``torch.compile``), printed at once
+    when ``announce``.
 
     CUDA peak of a variant: the most memory allocated during its steps, less what the OTHER
     variants keep resident meanwhile (their weights and optimiser state), so each peak is what
@@ -401,9 +404,18 @@ def time_interleaved(variants: Sequence[Variant], repeats: int, steps: int, warm
     """
     tick = _clock(clock)
     for variant in variants:
+        # wall time: under --compile the first call compiles (minutes at the paper's shape),
+        # a cost the per-step medians leave out; printed as soon as known, so a run stopped
+        # later still shows how far compiling got
+        _sync(device)
+        start = time.perf_counter()
         for _ in range(warmup):
             variant.step()
-    _sync(device)
+        _sync(device)
+        variant.warmup_s = time.perf_counter() - start
+        if announce and warmup:
+            print(f'({variant.name}) warm-up: {warmup} step(s) in {variant.warmup_s:.1f} s wall',
+                  flush=True)
     for _ in range(repeats):
         for variant in variants:
             if device.startswith('cuda'):
@@ -557,7 +569,8 @@ def _rounded(ratio, digits: int = 4):
 def run_speed(args: argparse.Namespace) -> list[dict]:
     """Time (a), (b), (c) for the chosen shape; print the table; return the rows written."""
     variants, shape = build_variants(args)
-    time_interleaved(variants, args.repeats, args.steps, args.warmup, args.device, args.clock)
+    time_interleaved(variants, args.repeats, args.steps, args.warmup, args.device, args.clock,
+                     announce=True)
     env = environment(args)
     median = {v.name: statistics.median(v.times) for v in variants}
     # '' where a variant was left out (--variants)
@@ -579,7 +592,8 @@ def run_speed(args: argparse.Namespace) -> list[dict]:
                'ms_per_step': round(ms, 3), 'samples_per_s': round(v.samples / median[v.name], 2),
                'images_per_s': round(v.images / median[v.name], 2), 'peak_mib': peak,
                'ratio_a_b': _rounded(ratio_ab), 'ratio_a_c_per_image': _rounded(ratio_ac),
-               'repeats': args.repeats, 'steps': args.steps,
+               'repeats': args.repeats, 'steps': args.steps, 'warmup': args.warmup,
+               'warmup_s': round(v.warmup_s, 3),
                'spread_ms': round((max(v.times) - min(v.times)) * 1e3, 3)}
         rows.append(row)
         print(f"({v.name}) {VARIANT_NAMES[v.name]:38s} {ms:9.1f} {row['samples_per_s']:10.2f} "

@@ -161,3 +161,41 @@ def test_the_report_says_why_it_has_no_reference_column(tmp_path):
     assert reference_gap('smoke', tmp_path / 'ref', [table1], [],
                          reference=tmp_path / 'ref') == ''
     assert reference_section([table1], mine, []) == []
+
+
+def test_numerics_notes_name_what_was_computed_differently():
+    from fusionbench.experiments.equivalence import numerics_notes, numerics_paragraph
+
+    def run(seed, threads, amp='fp32', device='cpu', **extra):
+        return {**rec('cen', seed, 40.0), 'device': device, 'torch_threads': threads,
+                'performance': {'amp': amp, 'deterministic': False},
+                'versions': {'torch': '2.11.0'}, **extra}
+
+    reference = [run(s, 1) for s in range(3)]
+    assert numerics_notes([run(s, 1) for s in range(3)], reference) == []
+    assert numerics_paragraph(reference, reference) == ''
+    notes = numerics_notes([run(0, 2), run(1, 2), run(2, 1), run(7, 8, device='cuda')],
+                           reference)
+    # seed 7 has no partner: its device and thread count are not a difference
+    assert notes[0] == 'yours ran with torch threads per process 1 / 2, the reference with 1.'
+    assert len(notes) == 2 and 'compare the claims' in notes[1]
+    notes = numerics_notes([run(s, 1, amp='bf16', device='cuda') for s in range(3)], reference)
+    assert notes[:2] == ['yours ran with device cuda, the reference with cpu.',
+                         'yours ran with precision bf16, the reference with fp32.']
+    # a record without the field (an older schema) is not a difference
+    old = [{k: v for k, v in run(s, 1).items() if k != 'versions'} for s in range(3)]
+    assert numerics_notes(old, reference) == []
+    assert numerics_paragraph(old[:1] + [run(1, 4)], reference).startswith(
+        '**Not computed alike.** yours ran with torch threads per process 1 / 4')
+
+
+def test_compare_says_when_runs_were_not_computed_alike(tmp_path, capsys, monkeypatch):
+    write_runs(tmp_path / 'ref', [{**rec('cen', s, 40.0 + s), 'torch_threads': 1}
+                                  for s in range(3)])
+    write_runs(tmp_path / 'mine', [{**rec('cen', s, 40.0 + s), 'torch_threads': 2}
+                                   for s in range(3)])
+    monkeypatch.setenv('FUSIONBENCH_RESULTS', str(tmp_path / 'mine'))
+    assert main(['compare', '--reference', str(tmp_path / 'ref')]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[2].startswith('**Not computed alike.** yours ran with torch threads per '
+                                 'process 2, the reference with 1.')

@@ -100,6 +100,7 @@ def test_bench_at_ci_size_writes_its_rows(capsys):
     out = capsys.readouterr().out
     assert '(a) == (b): outputs, losses and gradients within' in out
     assert '(a)/(b) throughput:' in out and '(a)/(c) per image:' in out
+    assert all(f'({v}) warm-up: 1 step(s) in ' in out for v in 'abc')
     path = Path(os.environ['FUSIONBENCH_RESULTS']) / 'bench' / 'speed.csv'
     with open(path) as f:
         rows = list(csv.DictReader(f))[-3:]
@@ -109,6 +110,7 @@ def test_bench_at_ci_size_writes_its_rows(capsys):
         assert row['threads'] == '1' and row['torch'] == torch.__version__
         assert row['command'].startswith('python -m fusionbench bench --protocol smoke')
         assert float(row['max_check_diff']) < 1e-4
+        assert row['warmup'] == '1' and float(row['warmup_s']) > 0
     a, b, c = (float(r['images_per_s']) for r in rows)
     assert float(rows[0]['ratio_a_b']) == pytest.approx(a / b, rel=1e-2)
     assert float(rows[0]['ratio_a_c_per_image']) == pytest.approx(a / c, rel=1e-2)
@@ -118,7 +120,8 @@ def test_bench_variants_times_only_those_named_and_leaves_the_other_ratio_blank(
     assert main(['bench', '--protocol', 'smoke', '--batch', '2', '--crop', '32', '--repeats',
                  '1', '--steps', '1', '--warmup', '0', '--device', 'cpu', '--no-check',
                  '--variants', 'ac']) == 0
-    assert '(a)/(b) throughput: -' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert '(a)/(b) throughput: -' in out and 'warm-up' not in out   # no warm-up, no line
     path = Path(os.environ['FUSIONBENCH_RESULTS']) / 'bench' / 'speed.csv'
     with open(path) as f:
         rows = list(csv.DictReader(f))[-2:]
