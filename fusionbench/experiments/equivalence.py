@@ -82,6 +82,13 @@ def tost_paired(differences: Sequence[float], margin: float,
     return float(max(p_low, p_high)), mean - half, mean + half
 
 
+def paired_runs(records: Iterable[dict]) -> dict:
+    """The ``ok`` records keyed by (table, row, cell, seed): what pairs a rerun with the
+    reference."""
+    return {(r.get('table'), r.get('row'), r.get('cell'), r.get('seed')): r
+            for r in records if r.get('status') == 'ok'}
+
+
 def compare_tables(yours: Iterable[dict], reference: Iterable[dict], specs: Sequence[Any],
                    margin: float = DEFAULT_MARGIN,
                    alpha: float = DEFAULT_ALPHA) -> list[CellComparison]:
@@ -93,11 +100,7 @@ def compare_tables(yours: Iterable[dict], reference: Iterable[dict], specs: Sequ
     """
     from fusionbench.experiments.aggregate import column_cell, metric_value
 
-    def index(records: Iterable[dict]) -> dict:
-        return {(r.get('table'), r.get('row'), r.get('cell'), r.get('seed')): r
-                for r in records if r.get('status') == 'ok'}
-
-    mine, theirs = index(yours), index(reference)
+    mine, theirs = paired_runs(yours), paired_runs(reference)
     pending = []
     for spec in specs:
         for row, cell_name, _ in spec.cells():
@@ -148,11 +151,7 @@ def numerics_notes(yours: Iterable[dict], reference: Iterable[dict]) -> list[str
     (same table, row, cell and seed, both ``ok``) of ``yours`` and ``reference``, then one on
     what that means; [] when they agree or nothing pairs. Values absent from a record (older
     schemas) are left out rather than reported as a difference."""
-    def index(records: Iterable[dict]) -> dict:
-        return {(r.get('table'), r.get('row'), r.get('cell'), r.get('seed')): r
-                for r in records if r.get('status') == 'ok'}
-
-    mine, theirs = index(yours), index(reference)
+    mine, theirs = paired_runs(yours), paired_runs(reference)
     paired = sorted(set(mine) & set(theirs), key=str)
     notes = []
     for label, get in NUMERICS:
