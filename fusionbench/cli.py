@@ -156,8 +156,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise FusionbenchError(
             f'yours and the reference are the same folder ({reference}): point ${RESULTS_ENV} '
             'at the results root of your run, or --reference at the one to compare with')
-    if not args.margin > 0:
-        raise FusionbenchError(f'--margin must be > 0, got {args.margin}')
+    if not 0 < args.margin < float('inf'):  # an infinite margin would call every cell equivalent
+        raise FusionbenchError(f'--margin must be a finite number > 0, got {args.margin}')
     if not 0 < args.alpha < 0.5:
         raise FusionbenchError(f'--alpha must lie in (0, 0.5), got {args.alpha}')
     loaded = {}

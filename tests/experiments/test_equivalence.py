@@ -91,6 +91,7 @@ def test_the_compare_command(tmp_path, capsys, monkeypatch):
             (['compare', '--reference', str(tmp_path / 'mine')], 'the same folder'),
             (['compare', '--reference', str(tmp_path / 'nothing')], 'reference: no run records'),
             (['compare', '--reference', str(tmp_path / 'ref'), '--margin', '0'], '--margin'),
+            (['compare', '--reference', str(tmp_path / 'ref'), '--margin', 'inf'], 'finite'),
             (['compare', '--reference', str(tmp_path / 'ref'), '--alpha', '0.7'], '--alpha')):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
