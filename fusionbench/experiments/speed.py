@@ -810,7 +810,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--repeats', type=positive_int('--repeats'), default=5, help='interleaved rounds (median taken)')
     p.add_argument('--steps', type=positive_int('--steps'), default=2, help='steps per variant per round')
     p.add_argument('--warmup', type=non_negative_int('--warmup'), default=2,
-                   help='untimed steps per variant first')
+                   help='untimed steps per variant first (default 2); their wall time is printed '
+                   'and recorded as warmup_s: the compile time under --compile')
     p.add_argument('--clock', choices=['wall', 'cpu'], default='wall',
                    help='wall time, or process CPU time (robust on a shared CPU machine)')
     p.add_argument('--table', default=None, help='per-cell cost of this table instead')
