@@ -427,7 +427,9 @@ def _caveats_section(records: list[dict], extra: Sequence[str] = ()) -> list[str
         metric = rising[0]['plateau'].get('metric', 'mIoU')
         lines.append(f'- **not converged**: {len(rising)} of {len(ok)} runs had not plateaued '
                      f'(validation {metric} still improved by ≥ {fmt(threshold)} points over '
-                     f'the last fifth of training; up to {fmt(max(gains), signed=True)}): {rows}')
+                     f'the last fifth of training; up to {fmt(max(gains), signed=True)}): {rows}; '
+                     'a difference between rows may then be one of speed, not of end point, '
+                     'and a verdict can change with the training budget')
     gamma = [r for r in ok if isinstance(r.get('gamma_dynamics'), dict)
              and r['gamma_dynamics'].get('layers')]
     lockstep = [r for r in gamma if r['gamma_dynamics'].get('lockstep_layers')]
