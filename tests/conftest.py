@@ -37,12 +37,18 @@ def nyudv2_sample() -> Path:
 
 
 @pytest.fixture
-def one_thread(monkeypatch):
+def set_threads():
+    """``torch.set_num_threads``, with the thread count restored after the test (a count left
+    behind changes the rounding, and the speed, of every later test in the process)."""
+    threads = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def one_thread(monkeypatch, set_threads):
     """Train on one CPU thread (child processes too, through ``OMP_NUM_THREADS``): on a busy
     2-core machine two OpenMP threads per process make the toy runs >10× slower (spinning at
     barriers), and CPU results are bit-identical only at a fixed thread count."""
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    set_threads(1)

@@ -192,16 +192,11 @@ def test_failed_and_corrupt_records_are_rerun(tmp_path):
 
 # ----------------------------------------------------------------------------- 5: default work dir
 @pytest.mark.slow
-def test_train_without_work_dir_uses_a_default(tmp_path, capsys, monkeypatch):
-    import torch
+def test_train_without_work_dir_uses_a_default(tmp_path, capsys, monkeypatch, set_threads):
     monkeypatch.setenv('FUSIONBENCH_RESULTS', str(tmp_path / 'results'))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        config = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
-        assert main(['train', config, '--protocol', 'smoke']) == 0
-    finally:
-        torch.set_num_threads(threads)
+    set_threads(1)
+    config = 'table1/cen-directed-l1half_refinenet-r101_300e_nyudv2-40.py'
+    assert main(['train', config, '--protocol', 'smoke']) == 0
     out = capsys.readouterr().out
     work = re.search(r'work dir: (\S+)', out).group(1)
     folder = Path(os.path.abspath(work))  # printed relative to the current directory
@@ -230,7 +225,7 @@ def _break_corrupt_png(root: Path) -> Path:
     (_break_missing_file, r'missing file {path}: sample 000002 is listed in .*train\.txt'),
     (_break_corrupt_png, r'corrupt or truncated image file {path}: '),  # in a loader worker
 ])
-def test_data_errors_through_train_are_one_line(tmp_path, capsys, damage, message):
+def test_data_errors_through_train_are_one_line(tmp_path, capsys, damage, message, set_threads):
     """A bad data set under ``train <config>``: one line naming the file, exit 2 -- whether the
     data set finds it when built or a DataLoader worker when loading the sample."""
     sys.path.insert(0, str(REPO / 'tests' / 'data'))
@@ -238,7 +233,6 @@ def test_data_errors_through_train_are_one_line(tmp_path, capsys, damage, messag
         from fixtures import write_nyu_layout
     finally:
         sys.path.pop(0)
-    import torch
 
     root = tmp_path / 'nyudv2'
     write_nyu_layout(root, split='train')
@@ -256,13 +250,9 @@ def test_data_errors_through_train_are_one_line(tmp_path, capsys, damage, messag
         'val_dataloader = dict(num_workers=0, persistent_workers=False, '
         f'dataset=dict(data_root={str(root)!r}))\n'
         'test_dataloader = val_dataloader\n')
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        code = main(['train', str(config), '--protocol', 'paper',
-                     '--work-dir', str(tmp_path / 'work')])
-    finally:
-        torch.set_num_threads(threads)
+    set_threads(1)
+    code = main(['train', str(config), '--protocol', 'paper',
+                 '--work-dir', str(tmp_path / 'work')])
     assert code == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1, lines

@@ -270,12 +270,12 @@ TRAJECTORY = {CEN: (20, 2e-3), ALIGN: (3, 1e-4)}
 
 
 @pytest.mark.parametrize('config', [CEN, ALIGN])
-def test_smoke_trajectory_matches_the_old_kernels(config, monkeypatch):
+def test_smoke_trajectory_matches_the_old_kernels(config, monkeypatch, set_threads):
     from fusionbench.baselines import align_mmd
     from fusionbench.models import refinenet, segmentor
 
     steps, rtol = TRAJECTORY[config]
-    torch.set_num_threads(1)
+    set_threads(1)
     new = _losses(config, steps)
     monkeypatch.setattr(refinenet, 'channels_last_pool', lambda pool, x: pool(x))
     # the channels-last pooling is bit-identical (and seeded CPU training deterministic)

@@ -176,7 +176,8 @@ def test_segmentor_training_step_equals_reference_implementations(monkeypatch):
 
 
 @pytest.mark.parametrize('threads', [1, 2])
-def test_channels_last_step_equals_the_nchw_reference_to_float_rounding(monkeypatch, threads):
+def test_channels_last_step_equals_the_nchw_reference_to_float_rounding(monkeypatch, threads,
+                                                                        set_threads):
     """The default CPU step (channels-last activations, fast norms and exchange) against the
     references over NCHW: losses, gradients and statistics differ by float rounding only --
     per tensor by no more than twice what the float32 reference itself is off from the same
@@ -187,15 +188,7 @@ def test_channels_last_step_equals_the_nchw_reference_to_float_rounding(monkeypa
     the reference can happen to be off from float64 by less than one (measured at 1 thread).
     A layout bug gives errors of the tensor's own order. Run at 1 and 2 threads: the
     summation order, hence the rounding, depends on the thread count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        _check_channels_last_step(monkeypatch)
-    finally:
-        torch.set_num_threads(before)
-
-
-def _check_channels_last_step(monkeypatch) -> None:
+    set_threads(threads)
     model = _tiny_cen_model()
     reference = copy.deepcopy(model)
     exact = copy.deepcopy(model).double()
